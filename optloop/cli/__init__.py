@@ -1,0 +1,49 @@
+"""The ``optloop`` command line: thin wrappers over the library.
+
+Exit codes: 0 success; 1 the answer is "no" (an infeasible design); 2 bad input (a config,
+a design file, a formula) with the messages on stderr.
+"""
+
+from __future__ import annotations
+
+import click
+
+from optloop import __version__
+from optloop.cli.materials_cmd import materials
+from optloop.cli.run_cmd import run
+from optloop.cli.space_cmd import space, validate
+from optloop.exceptions import OptloopError
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """A group that reports optloop errors as a message on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OptloopError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="optloop")
+def cli() -> None:
+    """Closed-loop Bayesian optimisation of alloy / complex-oxide multilayer anodes.
+
+    Start with `optloop validate configs/default.yaml`, then `optloop space describe` and
+    `optloop space sample` to see the designs a campaign may propose.
+    """
+
+
+cli.add_command(validate)
+cli.add_command(space)
+cli.add_command(materials)
+cli.add_command(run)
+
+
+def main() -> None:
+    """Run the ``optloop`` command line."""
+    cli()

@@ -1,0 +1,34 @@
+"""Campaign configuration: typed models loaded from YAML."""
+
+from optloop.config.loader import config_from_dict, load_config
+from optloop.config.models import (
+    AlloyLayerSpace,
+    Bounds,
+    CampaignConfig,
+    CarbonLayerSpace,
+    CellSpace,
+    DesignSpaceConfig,
+    EvaluatorConfig,
+    LithiumLayerSpace,
+    Objective,
+    OptimiserConfig,
+    OutcomeConstraint,
+    TrackingConfig,
+)
+
+__all__ = [
+    "AlloyLayerSpace",
+    "Bounds",
+    "CampaignConfig",
+    "CarbonLayerSpace",
+    "CellSpace",
+    "DesignSpaceConfig",
+    "EvaluatorConfig",
+    "LithiumLayerSpace",
+    "Objective",
+    "OptimiserConfig",
+    "OutcomeConstraint",
+    "TrackingConfig",
+    "config_from_dict",
+    "load_config",
+]

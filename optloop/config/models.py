@@ -1,0 +1,414 @@
+"""Typed, validated campaign configuration.
+
+A config is one YAML file (see ``configs/``): the campaign's name and seed, the design space
+it may explore, its objectives and outcome constraints, the evaluator, the optimiser and the
+tracking store. Every model forbids unknown keys, so a misspelt key is an error, not a silent
+default. Bounds are written ``[low, high]`` (or a single number for a fixed value).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from optloop.materials.claim_metals import ALLOYING_METALS, NON_ALLOYING_METALS
+from optloop.objectives import METRICS
+from optloop.vocabulary import METHODS, POSITIVE_ELECTRODES, PROCESS_CONDITIONS, Method, Structure
+
+__all__ = [
+    "AlloyLayerSpace",
+    "Bounds",
+    "CampaignConfig",
+    "CarbonLayerSpace",
+    "CellSpace",
+    "DesignSpaceConfig",
+    "EvaluatorConfig",
+    "LayerMode",
+    "LithiumLayerSpace",
+    "Objective",
+    "OptimiserConfig",
+    "OutcomeConstraint",
+    "TrackingConfig",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Bounds(_Strict):
+    """A closed interval ``[low, high]``; ``low == high`` fixes the value."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, data: Any) -> Any:
+        if isinstance(data, bool):
+            raise ValueError(f"expected [low, high] or a number, got {data!r}")
+        if isinstance(data, int | float):
+            return {"low": data, "high": data}
+        if isinstance(data, list | tuple):
+            if len(data) != 2:
+                raise ValueError(f"expected [low, high] with two numbers, got {list(data)!r}")
+            return {"low": data[0], "high": data[1]}
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Bounds:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"bounds must be finite, got [{self.low}, {self.high}]")
+        if self.low > self.high:
+            raise ValueError(f"inverted bounds [{self.low:g}, {self.high:g}]: low must be <= high")
+        return self
+
+    @property
+    def fixed(self) -> bool:
+        """Return True when the interval is a single value."""
+        return self.low == self.high
+
+    def contains(self, value: float, rtol: float = 1e-9) -> bool:
+        """Return True when ``value`` lies in the interval (with a relative tolerance)."""
+        slack = rtol * max(1.0, abs(self.low), abs(self.high))
+        return self.low - slack <= value <= self.high + slack
+
+    def __str__(self) -> str:
+        return f"{self.low:g}" if self.fixed else f"[{self.low:g}, {self.high:g}]"
+
+
+def _within(lo: float, hi: float, unit: str, *, open_low: bool = False) -> AfterValidator:
+    """Build a validator that keeps bounds inside the physical limits ``lo``-``hi``."""
+
+    def check(b: Bounds) -> Bounds:
+        low_ok = b.low > lo if open_low else b.low >= lo
+        if not low_ok or b.high > hi:
+            sign = ">" if open_low else ">="
+            raise ValueError(
+                f"bounds {b} {unit} exceed the physical limits: need low {sign} {lo:g} "
+                f"and high <= {hi:g} {unit}"
+            )
+        return b
+
+    return AfterValidator(check)
+
+
+ThicknessAlloy = Annotated[Bounds, _within(0.001, 100.0, "um", open_low=False)]
+ThicknessCarbon = Annotated[Bounds, _within(1.0, 300.0, "um")]
+ThicknessLithium = Annotated[Bounds, _within(0.01, 50.0, "um")]
+Porosity = Annotated[Bounds, _within(0.05, 0.8, "(fraction)")]
+Fraction = Annotated[Bounds, _within(0.0, 0.95, "(atomic fraction)")]
+OxygenRatio = Annotated[Bounds, _within(0.0, 3.0, "O per metal atom")]
+NPRatio = Annotated[Bounds, _within(0.8, 3.0, "(N/P)")]
+Loading = Annotated[Bounds, _within(0.1, 10.0, "mAh/cm^2")]
+
+LayerMode = Literal["required", "optional", "absent"]
+
+
+def _unique(values: list[str], field: str) -> list[str]:
+    seen = [v for i, v in enumerate(values) if v in values[:i]]
+    if seen:
+        raise ValueError(f"{field} lists {sorted(set(seen))} more than once")
+    if not values:
+        raise ValueError(f"{field} is empty; choose at least one")
+    return values
+
+
+class AlloyLayerSpace(_Strict):
+    """Which alloy or complex-oxide layers a campaign may propose."""
+
+    alloying_elements: list[str]
+    """Li-alloying metals allowed (claim 3)."""
+    non_alloying_elements: list[str] = Field(default_factory=list)
+    """Non-alloying metals allowed (claim 4); empty for pure alloying-metal films."""
+    max_alloying_elements: int = Field(default=1, ge=1, le=4)
+    """How many different Li-alloying metals one film may combine."""
+    max_non_alloying_elements: int = Field(default=1, ge=0, le=3)
+    """How many different non-alloying metals one film may combine."""
+    non_alloying_fraction: Fraction = Bounds(low=0.0, high=0.5)
+    """Total atomic fraction of non-alloying metals among the metals."""
+    min_element_fraction: float = Field(default=0.05, gt=0.0, le=0.5)
+    """Smallest atomic fraction of an element that is present at all."""
+    oxygen_ratio: OxygenRatio | None = None
+    """O atoms per metal atom for complex oxides; omit for metallic films only."""
+    thickness_um: ThicknessAlloy
+    """Film thickness as deposited."""
+    structures: list[Structure] = Field(
+        default_factory=lambda: list[Structure](["amorphous", "crystalline"])
+    )
+    """Allowed film structures (claim 8: amorphous)."""
+    methods: dict[Method, dict[str, Bounds]]
+    """Allowed deposition methods (claim 7), each with bounds on its own process conditions.
+    A condition left out takes the method's full physical range."""
+
+    @field_validator("alloying_elements")
+    @classmethod
+    def _alloying_known(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in ALLOYING_METALS]
+        if bad:
+            raise ValueError(
+                f"{bad} are not Li-alloying metals of the claims; allowed: {list(ALLOYING_METALS)}"
+            )
+        return _unique(v, "alloying_elements")
+
+    @field_validator("non_alloying_elements")
+    @classmethod
+    def _non_alloying_known(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in NON_ALLOYING_METALS]
+        if bad:
+            raise ValueError(
+                f"{bad} are not non-alloying metals of the claims; "
+                f"allowed: {list(NON_ALLOYING_METALS)}"
+            )
+        if v:
+            _unique(v, "non_alloying_elements")
+        return v
+
+    @field_validator("structures")
+    @classmethod
+    def _structures(cls, v: list[str]) -> list[str]:
+        return _unique(v, "structures")
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: dict[str, dict[str, Bounds]]) -> dict[str, dict[str, Bounds]]:
+        if not v:
+            raise ValueError(f"methods is empty; choose at least one of {list(METHODS)}")
+        full: dict[str, dict[str, Bounds]] = {}
+        for method, conds in v.items():
+            specs = PROCESS_CONDITIONS[method]
+            unknown = sorted(set(conds) - set(specs))
+            if unknown:
+                raise ValueError(
+                    f"methods.{method}: unknown condition(s) {unknown}; "
+                    f"{method} has {sorted(specs)}"
+                )
+            filled: dict[str, Bounds] = {}
+            for name, spec in specs.items():
+                b = conds.get(name, Bounds(low=spec.low, high=spec.high))
+                if b.low < spec.low or b.high > spec.high:
+                    raise ValueError(
+                        f"methods.{method}.{name} = {b} {spec.unit} exceeds the physical "
+                        f"range {spec.low:g}-{spec.high:g} {spec.unit}"
+                    )
+                filled[name] = b
+            full[method] = filled
+        return full
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlloyLayerSpace:
+        n_alloy, n_inactive = len(self.alloying_elements), len(self.non_alloying_elements)
+        if self.max_alloying_elements > n_alloy:
+            raise ValueError(
+                f"max_alloying_elements = {self.max_alloying_elements} but only {n_alloy} "
+                f"alloying element(s) are allowed {self.alloying_elements}"
+            )
+        if self.max_non_alloying_elements > n_inactive:
+            raise ValueError(
+                f"max_non_alloying_elements = {self.max_non_alloying_elements} but only "
+                f"{n_inactive} non-alloying element(s) are allowed {self.non_alloying_elements}"
+            )
+        nf = self.non_alloying_fraction
+        if self.max_non_alloying_elements == 0 and nf.low > 0:
+            raise ValueError(
+                f"non_alloying_fraction {nf} needs a non-alloying metal, but "
+                "max_non_alloying_elements is 0"
+            )
+        if self.min_element_fraction * max(1, self.max_alloying_elements) > 1 - nf.low + 1e-12:
+            raise ValueError(
+                f"min_element_fraction = {self.min_element_fraction} x "
+                f"{self.max_alloying_elements} alloying slots cannot fit in 1 - "
+                f"non_alloying_fraction.low = {1 - nf.low:g}"
+            )
+        if self.max_non_alloying_elements and nf.high > 0:
+            need = self.min_element_fraction
+            if nf.high < need:
+                raise ValueError(
+                    f"non_alloying_fraction.high = {nf.high:g} is below min_element_fraction "
+                    f"= {need:g}: no non-alloying metal could ever be present"
+                )
+        return self
+
+
+class CarbonLayerSpace(_Strict):
+    """The optional carbon-based (graphite) layer (claims 5, 6)."""
+
+    mode: LayerMode = "optional"
+    thickness_um: ThicknessCarbon = Bounds(low=20.0, high=80.0)
+    porosity: Porosity = Bounds(low=0.25, high=0.45)
+
+
+class LithiumLayerSpace(_Strict):
+    """The optional lithium metal layer (claim 9)."""
+
+    mode: LayerMode = "optional"
+    thickness_um: ThicknessLithium = Bounds(low=0.5, high=10.0)
+
+
+class CellSpace(_Strict):
+    """The cell around the anode: positive electrode and balance (claim 10).
+
+    Give ``np_ratio`` (the positive loading follows from the anode) or
+    ``positive_loading_mAh_cm2`` (the N/P ratio follows and must reach ``min_np_ratio``).
+    """
+
+    positive_electrodes: list[str] = Field(default_factory=lambda: ["NMC811"])
+    np_ratio: NPRatio | None = None
+    positive_loading_mAh_cm2: Loading | None = None
+    min_np_ratio: float = Field(default=1.05, ge=0.8, le=3.0)
+    """Smallest N/P a design may have (lithium plating guard, alloy-anode-physics.md §6)."""
+
+    @field_validator("positive_electrodes")
+    @classmethod
+    def _positives(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if p not in POSITIVE_ELECTRODES]
+        if bad:
+            raise ValueError(f"{bad} unknown; allowed positive electrodes: {POSITIVE_ELECTRODES}")
+        return _unique(v, "positive_electrodes")
+
+    @model_validator(mode="after")
+    def _one_balance(self) -> CellSpace:
+        if (self.np_ratio is None) == (self.positive_loading_mAh_cm2 is None):
+            raise ValueError(
+                "give exactly one of np_ratio or positive_loading_mAh_cm2 "
+                f"(got np_ratio={self.np_ratio}, "
+                f"positive_loading_mAh_cm2={self.positive_loading_mAh_cm2})"
+            )
+        if self.np_ratio is not None and self.np_ratio.low < self.min_np_ratio:
+            raise ValueError(
+                f"np_ratio {self.np_ratio} goes below min_np_ratio = {self.min_np_ratio:g}"
+            )
+        return self
+
+
+class DesignSpaceConfig(_Strict):
+    """The anode designs a campaign may explore."""
+
+    alloy_layer: AlloyLayerSpace
+    carbon_layer: CarbonLayerSpace = CarbonLayerSpace()
+    lithium_layer: LithiumLayerSpace = LithiumLayerSpace()
+    cell: CellSpace = CellSpace(np_ratio=Bounds(low=1.1, high=1.1))
+
+
+class Objective(_Strict):
+    """One objective: a metric, its direction and its hypervolume reference value."""
+
+    name: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    reference: float
+    """Worst value still of interest (the hypervolume reference point), in the metric's unit."""
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; allowed: {sorted(METRICS)}")
+        return v
+
+
+class OutcomeConstraint(_Strict):
+    """A bound an outcome must satisfy for a design to count, e.g. ICE >= 0.8."""
+
+    metric: str
+    op: Literal[">=", "<="]
+    value: float
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; allowed: {sorted(METRICS)}")
+        return v
+
+
+class EvaluatorConfig(_Strict):
+    """Which evaluator scores designs and its options (validated by the evaluator itself)."""
+
+    name: str = "pybamm"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("evaluator name is empty")
+        return v
+
+
+class OptimiserConfig(_Strict):
+    """How designs are proposed: initial space-filling designs, batches, total budget."""
+
+    initial_designs: int = Field(default=8, ge=1, le=10_000)
+    batch_size: int = Field(default=2, ge=1, le=256)
+    budget: int = Field(default=24, ge=1, le=100_000)
+    """Total number of evaluations, initial designs included."""
+    encoding: Literal["one_hot", "descriptors"] = "descriptors"
+    """How categorical elements are encoded for the surrogate."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> OptimiserConfig:
+        if self.initial_designs > self.budget:
+            raise ValueError(
+                f"initial_designs = {self.initial_designs} exceeds budget = {self.budget}"
+            )
+        if self.batch_size > self.budget:
+            raise ValueError(f"batch_size = {self.batch_size} exceeds budget = {self.budget}")
+        return self
+
+
+class TrackingConfig(_Strict):
+    """Where MLflow tracking goes. Credentials come from the environment, never from here."""
+
+    uri: str = "sqlite:///mlflow/mlflow.db"
+    artifact_location: str = "mlflow/mlartifacts"
+    experiment: str | None = None
+    """MLflow experiment name; defaults to the campaign name."""
+
+    @field_validator("uri")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.password or parts.username:
+            raise ValueError(
+                "the tracking URI carries credentials; put them in MLFLOW_TRACKING_USERNAME / "
+                "MLFLOW_TRACKING_PASSWORD instead of the config file"
+            )
+        if parts.scheme not in {"sqlite", "http", "https", "file", "postgresql", "mysql", ""}:
+            raise ValueError(
+                f"unsupported tracking URI scheme {parts.scheme!r}; use sqlite, http(s), file, "
+                "postgresql or mysql"
+            )
+        return v
+
+
+class CampaignConfig(_Strict):
+    """A whole campaign, as written in one YAML file."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    description: str = ""
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    space: DesignSpaceConfig
+    objectives: list[Objective] = Field(min_length=1, max_length=4)
+    outcome_constraints: list[OutcomeConstraint] = Field(default_factory=list)
+    evaluator: EvaluatorConfig = EvaluatorConfig()
+    optimiser: OptimiserConfig = OptimiserConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("objectives")
+    @classmethod
+    def _distinct(cls, v: list[Objective]) -> list[Objective]:
+        names = [o.name for o in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"objective(s) {dup} listed more than once")
+        return v
