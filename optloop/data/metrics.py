@@ -1,0 +1,316 @@
+"""Compute cycling metrics from a BDF time series, the same way for every evaluator.
+
+Definitions (``lab-data-tracking-scale.md`` §1.5):
+
+* **Cycles** are grouped by the BDF cycle count and numbered ``1, 2, ...`` in file order,
+  counting only cycles that deliver charge. The instrument's own cycle counts are kept in
+  :attr:`CycleMetrics.cycle_counts`. Cycles that deliver nothing (rest-only, say) are skipped
+  and listed. A last cycle that took charge in but delivered nothing, or any last cycle of a
+  test still in progress, is dropped as incomplete and flagged.
+* **Delivered capacity** ``Q_out`` and **stored capacity** ``Q_in`` depend on the cell. In a
+  full cell, ``Q_out`` is the cycler's discharge and ``Q_in`` its charge. In a half cell of the
+  anode against lithium, lithiation is the cell's discharge, so ``Q_out`` is the cycler's
+  *charge* (delithiation) and ``Q_in`` its discharge.
+* **Coulombic efficiency** of a cycle is ``Q_out / Q_in``. It is reported per cycle and, for
+  the first cycle (dominated by SEI formation), separately.
+* **Reference capacity**: ``"first"`` is ``Q_out`` of cycle 1; ``"max_early"`` is the largest
+  ``Q_out`` of cycles 1 to 5; ``"nominal"`` is a number the caller gives. The mode is recorded.
+* **Cycle life** is the number ``n`` of the first cycle with ``Q_out[n] < threshold * Q_ref``
+  (reaching the threshold exactly is not end of life). If no cycle falls below, the test
+  stopped first: the cycle life is the number of cycles completed, a lower bound, and
+  ``cycle_life_censored`` is true. Censored values must never be used as exact.
+
+Per-cycle capacities come from the BDF per-cycle capacity columns when present, else from the
+cumulative capacity columns (differences between cycle ends), else by integrating current.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from optloop.data.bdf import (
+    CHARGE_CAPACITY,
+    CUMULATIVE_CHARGE_CAPACITY,
+    CUMULATIVE_DISCHARGE_CAPACITY,
+    CURRENT,
+    CYCLE,
+    DISCHARGE_CAPACITY,
+    TEST_TIME,
+    BDFError,
+    integrate_capacity,
+    validate_bdf,
+)
+from optloop.exceptions import OptloopError
+
+__all__ = [
+    "EARLY_CYCLES",
+    "CellConfiguration",
+    "CycleMetrics",
+    "MetricsError",
+    "ReferenceMode",
+    "compute_metrics",
+]
+
+CellConfiguration = Literal["full", "half"]
+ReferenceMode = Literal["first", "max_early", "nominal"]
+#: Cycles searched by the ``"max_early"`` reference mode.
+EARLY_CYCLES = 5
+
+_SOURCE_CYCLE = "cycle capacity column"
+_SOURCE_CUMULATIVE = "cumulative capacity column"
+_SOURCE_INTEGRATED = "integrated current"
+
+
+class MetricsError(OptloopError, ValueError):
+    """Metrics cannot be computed: a bad argument, or data without a single complete cycle."""
+
+
+@dataclass(frozen=True)
+class CycleMetrics:
+    """Per-cycle and summary metrics of one cell; per-cycle tuples share one index."""
+
+    cell: CellConfiguration
+    """``"full"`` or ``"half"`` (anode against lithium); decides ``Q_out`` and ``Q_in``."""
+    reference_mode: ReferenceMode
+    """How :attr:`reference_capacity_Ah` was chosen."""
+    reference_capacity_Ah: float
+    """``Q_ref``: retention and cycle life are relative to it."""
+    threshold: float
+    """End of life is ``Q_out < threshold * Q_ref``."""
+    cycle_numbers: tuple[int, ...]
+    """``1, 2, ...``: the numbering cycle life uses."""
+    cycle_counts: tuple[int, ...]
+    """The instrument's cycle count of each cycle, as in the file."""
+    charge_capacity_Ah: tuple[float, ...]
+    """Cycler charge (positive current) of each cycle."""
+    discharge_capacity_Ah: tuple[float, ...]
+    """Cycler discharge (negative current) of each cycle."""
+    capacity_Ah: tuple[float, ...]
+    """Delivered capacity ``Q_out``: discharge for a full cell, charge for a half cell."""
+    coulombic_efficiency: tuple[float | None, ...]
+    """``Q_out / Q_in``; ``None`` for a cycle with nothing stored."""
+    capacity_retention: tuple[float, ...]
+    """``Q_out / Q_ref``."""
+    first_cycle_efficiency: float | None
+    """Coulombic efficiency of cycle 1."""
+    first_discharge_capacity_Ah: float
+    """Cycler discharge of cycle 1 (the first lithiation in a half cell)."""
+    cycle_life: int
+    """First cycle below the threshold; if censored, the cycles completed (a lower bound)."""
+    cycle_life_censored: bool
+    """True when no cycle fell below the threshold: :attr:`cycle_life` is a lower bound."""
+    cycles_completed: int
+    """Number of cycles counted."""
+    capacity_retention_final: float
+    """Retention of the last counted cycle."""
+    skipped_cycle_counts: tuple[int, ...]
+    """Cycle counts skipped because they delivered nothing (rest-only cycles, say)."""
+    final_cycle_dropped: bool
+    """True when the last cycle in the data was dropped as incomplete."""
+    planned_cycles: int | None
+    """The cycles the test protocol asked for, when known."""
+    stopped_early: bool
+    """Censored with fewer cycles than planned: still running, stopped, or the cell failed."""
+    charge_capacity_source: str
+    """Where the charge capacities came from (column or integrated current)."""
+    discharge_capacity_source: str
+    """Where the discharge capacities came from (column or integrated current)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def scalar_metrics(self) -> dict[str, float]:
+        """Return the summary numbers, named with units, for an evaluation result."""
+        out = {
+            "cycle_life": float(self.cycle_life),
+            "cycles_completed": float(self.cycles_completed),
+            "capacity_retention_final": self.capacity_retention_final,
+            "reference_capacity_Ah": self.reference_capacity_Ah,
+            "first_discharge_capacity_Ah": self.first_discharge_capacity_Ah,
+            "first_capacity_Ah": self.capacity_Ah[0],
+        }
+        if self.first_cycle_efficiency is not None:
+            out["first_cycle_efficiency"] = self.first_cycle_efficiency
+        return out
+
+    def censored_metrics(self) -> dict[str, bool]:
+        """Return which of :meth:`scalar_metrics` are lower bounds rather than exact values."""
+        return {"cycle_life": self.cycle_life_censored}
+
+
+def _per_cycle(
+    frame: pd.DataFrame,
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    cycle_column: str,
+    cumulative_column: str,
+    direction: Literal["charge", "discharge"],
+) -> tuple[npt.NDArray[np.float64], str]:
+    """Return one capacity per cycle and where it came from (column or integrated current)."""
+    if cycle_column in frame.columns:
+        values = frame[cycle_column].to_numpy(dtype=float)
+        return np.maximum.reduceat(values, starts), _SOURCE_CYCLE
+    if cumulative_column in frame.columns:
+        values = frame[cumulative_column].to_numpy(dtype=float)
+        at_end = values[ends]
+        before = np.concatenate(([values[0]], at_end[:-1]))
+        return at_end - before, _SOURCE_CUMULATIVE
+    charge, discharge = integrate_capacity(
+        frame[TEST_TIME].to_numpy(), frame[CURRENT].to_numpy(), frame[CYCLE].to_numpy()
+    )
+    values = charge if direction == "charge" else discharge
+    return np.maximum.reduceat(values, starts), _SOURCE_INTEGRATED
+
+
+def _check_arguments(
+    cell: str,
+    reference: str,
+    nominal_capacity_Ah: float | None,
+    threshold: float,
+    planned_cycles: int | None,
+) -> None:
+    if cell not in ("full", "half"):
+        raise MetricsError(f"cell={cell!r} is not allowed; use 'full' or 'half'")
+    if reference not in ("first", "max_early", "nominal"):
+        raise MetricsError(
+            f"reference={reference!r} is not allowed; use 'first', 'max_early' or 'nominal'"
+        )
+    if reference == "nominal":
+        if nominal_capacity_Ah is None:
+            raise MetricsError("reference='nominal' needs nominal_capacity_Ah; got None")
+        if not (math.isfinite(nominal_capacity_Ah) and nominal_capacity_Ah > 0):
+            raise MetricsError(f"nominal_capacity_Ah={nominal_capacity_Ah!r}; limit: > 0")
+    elif nominal_capacity_Ah is not None:
+        raise MetricsError(
+            f"nominal_capacity_Ah={nominal_capacity_Ah!r} is only used with "
+            f"reference='nominal'; got reference={reference!r}"
+        )
+    if not (0.0 < threshold <= 1.0):
+        raise MetricsError(f"threshold={threshold!r}; limit: 0 < threshold <= 1")
+    if planned_cycles is not None and planned_cycles < 1:
+        raise MetricsError(f"planned_cycles={planned_cycles!r}; limit: >= 1")
+
+
+def compute_metrics(
+    df: pd.DataFrame,
+    *,
+    cell: CellConfiguration = "full",
+    reference: ReferenceMode = "first",
+    nominal_capacity_Ah: float | None = None,
+    threshold: float = 0.8,
+    planned_cycles: int | None = None,
+    in_progress: bool = False,
+    source: str = "<data frame>",
+) -> CycleMetrics:
+    """Compute per-cycle capacities, efficiencies, retention and cycle life of one cell.
+
+    Args:
+        df: A BDF time series with a cycle count column (see :func:`~optloop.data.bdf.read_bdf`
+            and :func:`~optloop.data.bdf.build_bdf_frame`).
+        cell: ``"full"`` for a full cell, ``"half"`` for the anode against lithium.
+        reference: How to choose the reference capacity: ``"first"``, ``"max_early"`` or
+            ``"nominal"``.
+        nominal_capacity_Ah: The reference capacity for ``reference="nominal"``; not allowed
+            with the other modes.
+        threshold: End of life is a delivered capacity below ``threshold`` times the reference.
+        planned_cycles: The cycles the protocol asked for; used to flag early stops.
+        in_progress: True for data from a test still running: its last cycle may be cut off
+            mid-discharge, so it is dropped.
+        source: What to call the data in error messages (usually the file name).
+
+    Returns:
+        The metrics, with every choice recorded.
+
+    Raises:
+        BDFError: If the data fail :func:`~optloop.data.bdf.validate_bdf` or have no cycle
+            count column.
+        MetricsError: If an argument is out of range or no complete cycle delivered charge.
+    """
+    _check_arguments(cell, reference, nominal_capacity_Ah, threshold, planned_cycles)
+    frame = validate_bdf(df, source=source)
+    if CYCLE not in frame.columns:
+        raise BDFError(
+            f"{source}: metrics need the column {CYCLE!r}; found {list(map(str, frame.columns))}"
+        )
+    counts_per_row = frame[CYCLE].to_numpy()
+    counts, starts = np.unique(counts_per_row, return_index=True)
+    ends = np.append(starts[1:], len(counts_per_row)) - 1
+
+    charge, charge_source = _per_cycle(
+        frame, starts, ends, CHARGE_CAPACITY, CUMULATIVE_CHARGE_CAPACITY, "charge"
+    )
+    discharge, discharge_source = _per_cycle(
+        frame, starts, ends, DISCHARGE_CAPACITY, CUMULATIVE_DISCHARGE_CAPACITY, "discharge"
+    )
+    q_out, q_in = (discharge, charge) if cell == "full" else (charge, discharge)
+
+    keep = q_out > 0
+    final_cycle_dropped = False
+    if in_progress and (q_out[-1] > 0 or q_in[-1] > 0):
+        final_cycle_dropped = True
+    elif q_out[-1] == 0 and q_in[-1] > 0:
+        final_cycle_dropped = True
+    if final_cycle_dropped:
+        keep[-1] = False
+    skipped_mask = q_out <= 0
+    skipped_mask[-1] &= not final_cycle_dropped
+    skipped = tuple(int(c) for c in counts[skipped_mask])
+    if not keep.any():
+        raise MetricsError(
+            f"{source}: no complete cycle delivered charge ({len(counts)} cycle(s) in the "
+            f"data, cell={cell!r}, in_progress={in_progress}); nothing to compute"
+        )
+
+    out_kept, in_kept = q_out[keep], q_in[keep]
+    if reference == "first":
+        q_ref = float(out_kept[0])
+    elif reference == "max_early":
+        q_ref = float(out_kept[:EARLY_CYCLES].max())
+    else:
+        q_ref = float(nominal_capacity_Ah or 0.0)  # > 0: checked in _check_arguments
+
+    efficiency = tuple(
+        float(o / i) if i > 0 else None for o, i in zip(out_kept, in_kept, strict=True)
+    )
+    retention = out_kept / q_ref
+    below = np.flatnonzero(out_kept < threshold * q_ref)
+    n_cycles = int(keep.sum())
+    censored = below.size == 0
+    cycle_life = n_cycles if censored else int(below[0]) + 1
+
+    return CycleMetrics(
+        cell=cell,
+        reference_mode=reference,
+        reference_capacity_Ah=q_ref,
+        threshold=float(threshold),
+        cycle_numbers=tuple(range(1, n_cycles + 1)),
+        cycle_counts=tuple(int(c) for c in counts[keep]),
+        charge_capacity_Ah=tuple(float(x) for x in charge[keep]),
+        discharge_capacity_Ah=tuple(float(x) for x in discharge[keep]),
+        capacity_Ah=tuple(float(x) for x in out_kept),
+        coulombic_efficiency=efficiency,
+        capacity_retention=tuple(float(x) for x in retention),
+        first_cycle_efficiency=efficiency[0],
+        first_discharge_capacity_Ah=float(discharge[keep][0]),
+        cycle_life=cycle_life,
+        cycle_life_censored=censored,
+        cycles_completed=n_cycles,
+        capacity_retention_final=float(retention[-1]),
+        skipped_cycle_counts=skipped,
+        final_cycle_dropped=final_cycle_dropped,
+        planned_cycles=planned_cycles,
+        stopped_early=censored and planned_cycles is not None and n_cycles < planned_cycles,
+        charge_capacity_source=charge_source,
+        discharge_capacity_source=discharge_source,
+    )
