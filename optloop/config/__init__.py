@@ -13,6 +13,7 @@ from optloop.config.models import (
     Objective,
     OptimiserConfig,
     OutcomeConstraint,
+    StoreConfig,
     TrackingConfig,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "Objective",
     "OptimiserConfig",
     "OutcomeConstraint",
+    "StoreConfig",
     "TrackingConfig",
     "config_from_dict",
     "load_config",

@@ -38,6 +38,7 @@ __all__ = [
     "Objective",
     "OptimiserConfig",
     "OutcomeConstraint",
+    "StoreConfig",
     "TrackingConfig",
 ]
 
@@ -335,7 +336,14 @@ class EvaluatorConfig(_Strict):
     """Which evaluator scores designs and its options (validated by the evaluator itself)."""
 
     name: str = "pybamm"
+    """A registered evaluator (built-in or entry point ``optloop.evaluators``) or module:Class."""
     options: dict[str, Any] = Field(default_factory=dict)
+    fidelity: str = "full"
+    """Fidelity the campaign asks for (the PyBaMM evaluator has ``full`` and ``screen``)."""
+    max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    """Evaluations running at once; default: what the evaluator says it can run."""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """How often a trial whose job was lost is submitted before it counts as failed."""
 
     @field_validator("name")
     @classmethod
@@ -364,6 +372,24 @@ class OptimiserConfig(_Strict):
         if self.batch_size > self.budget:
             raise ValueError(f"batch_size = {self.batch_size} exceeds budget = {self.budget}")
         return self
+
+
+class StoreConfig(_Strict):
+    """Where the campaign's state lives (its single source of truth)."""
+
+    url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///runs/<name>/campaign.db``. The environment variable
+    ``OPTLOOP_STORE_URL`` overrides it (credentials belong there, not in the file)."""
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str | None) -> str | None:
+        if v is not None and urlsplit(v).password:
+            raise ValueError(
+                "the store URL carries a password; set OPTLOOP_STORE_URL in the environment "
+                "instead of writing it in the config"
+            )
+        return v
 
 
 class TrackingConfig(_Strict):
@@ -402,6 +428,7 @@ class CampaignConfig(_Strict):
     outcome_constraints: list[OutcomeConstraint] = Field(default_factory=list)
     evaluator: EvaluatorConfig = EvaluatorConfig()
     optimiser: OptimiserConfig = OptimiserConfig()
+    store: StoreConfig = StoreConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("objectives")

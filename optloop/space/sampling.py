@@ -100,7 +100,12 @@ def _candidate(rng: np.random.Generator, space: DesignSpaceConfig) -> Design | s
     if isinstance(comp, str):
         return comp
     conds = {name: _uniform(rng, b) for name, b in a.methods[method].items()}
-    oxygen = _uniform(rng, a.oxygen_ratio) if a.oxygen_ratio is not None else 0.0
+    oxygen = 0.0
+    if a.oxygen_ratio is not None:
+        # Metallic films and oxides are different classes: when 0 is allowed, half the
+        # draws are metallic rather than almost none.
+        metallic = a.oxygen_ratio.low == 0.0 and rng.random() < 0.5
+        oxygen = 0.0 if metallic else _uniform(rng, a.oxygen_ratio)
     thickness = _uniform(rng, a.thickness_um, log=True)
     structures = list(a.structures)
     rng.shuffle(structures)

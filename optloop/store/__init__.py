@@ -1,0 +1,16 @@
+"""The campaign store: trials, their lifecycle, and the one-driver lock."""
+
+from optloop.store.lock import CampaignBusyError, CampaignLock
+from optloop.store.store import CampaignStore, StoreError
+from optloop.store.trial import TERMINAL, TRANSITIONS, Trial, TrialStatus
+
+__all__ = [
+    "TERMINAL",
+    "TRANSITIONS",
+    "CampaignBusyError",
+    "CampaignLock",
+    "CampaignStore",
+    "StoreError",
+    "Trial",
+    "TrialStatus",
+]

@@ -1,0 +1,353 @@
+"""The campaign store: the one source of truth for a campaign's state.
+
+SQL through SQLAlchemy: an SQLite file by default (WAL journal, full fsync: a kill at any
+instant leaves the last committed transition), or any database URL for a team. Every state
+transition is one transaction, and each is appended to an event log so the history of a
+trial can be read back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+
+from optloop.exceptions import OptloopError
+from optloop.space import Design
+from optloop.store.lock import CampaignLock
+from optloop.store.trial import TRANSITIONS, Trial, TrialStatus
+
+__all__ = ["CampaignStore", "StoreError"]
+
+
+class StoreError(OptloopError):
+    """The store refused an operation (unknown trial, illegal transition, other campaign)."""
+
+
+_meta = MetaData()
+_campaigns = Table(
+    "campaigns",
+    _meta,
+    Column("name", String(100), primary_key=True),
+    Column("config", Text, nullable=False),
+    Column("space_hash", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+_trials = Table(
+    "trials",
+    _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(100), nullable=False, index=True),
+    Column("design", Text, nullable=False),
+    Column("design_key", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("batch_index", Integer, nullable=False),
+    Column("fidelity", String(16), nullable=False),
+    Column("job_id", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("predictions", Text, nullable=False, default="{}"),
+    Column("acquisition_value", Float),
+    Column("outcomes", Text, nullable=False, default="{}"),
+    Column("censored", Text, nullable=False, default="{}"),
+    Column("reason", Text),
+    Column("bdf_path", Text),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("proposed_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+)
+_events = Table(
+    "trial_events",
+    _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(100), nullable=False, index=True),
+    Column("trial_id", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("message", Text),
+)
+_iterations = Table(
+    "iterations",
+    _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(100), nullable=False, index=True),
+    Column("iteration", Integer, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("data", Text, nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class CampaignStore:
+    """Trials of one campaign in a SQL database."""
+
+    def __init__(self, url: str, campaign: str) -> None:
+        self.url = url
+        self.campaign = campaign
+        parsed = make_url(url)
+        self.sqlite_path: Path | None = None
+        if parsed.get_backend_name() == "sqlite":
+            if not parsed.database or parsed.database == ":memory:":
+                raise StoreError(f"store URL {url!r}: an SQLite store needs a file path")
+            self.sqlite_path = Path(parsed.database)
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url, future=True)
+        if self.sqlite_path is not None:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        _meta.create_all(self.engine)
+
+    def lock(self) -> CampaignLock:
+        """Return the campaign's exclusive driver lock (use as a context manager)."""
+        return CampaignLock(self.engine, self.campaign, self.sqlite_path)
+
+    # --- campaign -------------------------------------------------------------------------
+
+    def init_campaign(self, config: dict[str, Any], space_hash: str) -> bool:
+        """Record the campaign's config; return True when it was new.
+
+        Raises:
+            StoreError: when the campaign exists with a different design space or objectives
+                (its trials would not belong to the new space).
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(_campaigns).where(_campaigns.c.name == self.campaign)
+            ).first()
+            if row is None:
+                conn.execute(
+                    insert(_campaigns).values(
+                        name=self.campaign, config=json.dumps(config), space_hash=space_hash,
+                        created_at=time.time(),
+                    )
+                )
+                return True
+            if row.space_hash != space_hash:
+                raise StoreError(
+                    f"campaign {self.campaign!r} already exists in {self.url} with a different "
+                    "design space or objectives; give the new campaign another name"
+                )
+            conn.execute(
+                update(_campaigns)
+                .where(_campaigns.c.name == self.campaign)
+                .values(config=json.dumps(config))
+            )
+            return False
+
+    # --- trials ---------------------------------------------------------------------------
+
+    def add_trials(self, rows: Sequence[dict[str, Any]]) -> list[Trial]:
+        """Insert new trials (status PROPOSED unless given) in one transaction."""
+        now = time.time()
+        ids = []
+        with self.engine.begin() as conn:
+            for r in rows:
+                design: Design = r["design"]
+                status = TrialStatus(r.get("status", TrialStatus.PROPOSED))
+                values = {
+                    "campaign": self.campaign,
+                    "design": json.dumps(design.to_dict()),
+                    "design_key": design.key(),
+                    "status": status.value,
+                    "origin": r.get("origin", "manual"),
+                    "iteration": r.get("iteration", 0),
+                    "batch_index": r.get("batch_index", 0),
+                    "fidelity": r.get("fidelity", "full"),
+                    "attempts": 0,
+                    "predictions": json.dumps(r.get("predictions", {})),
+                    "acquisition_value": r.get("acquisition_value"),
+                    "outcomes": json.dumps(r.get("outcomes", {})),
+                    "censored": json.dumps(r.get("censored", {})),
+                    "reason": r.get("reason"),
+                    "metadata": json.dumps(r.get("metadata", {})),
+                    "proposed_at": now,
+                    "finished_at": now if status in (TrialStatus.COMPLETED,
+                                                     TrialStatus.FAILED) else None,
+                }
+                tid = conn.execute(insert(_trials).values(**values)).inserted_primary_key[0]
+                ids.append(int(tid))
+                self._log(conn, int(tid), None, status, r.get("message", "created"))
+        return [self.get(i) for i in ids]
+
+    def transition(
+        self,
+        trial_id: int,
+        to: TrialStatus,
+        message: str | None = None,
+        **values: Any,
+    ) -> Trial:
+        """Move a trial to ``to`` and set ``values`` in one transaction.
+
+        Raises:
+            StoreError: for an unknown trial or a transition the lifecycle forbids.
+        """
+        for key in ("predictions", "outcomes", "censored", "metadata"):
+            if key in values:
+                values[key] = json.dumps(values[key])
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(_trials.c.status).where(
+                    (_trials.c.id == trial_id) & (_trials.c.campaign == self.campaign)
+                )
+            ).first()
+            if row is None:
+                raise StoreError(f"trial {trial_id} does not exist in campaign {self.campaign!r}")
+            current = TrialStatus(row.status)
+            if to not in TRANSITIONS[current]:
+                allowed = sorted(s.value for s in TRANSITIONS[current]) or ["none (final)"]
+                raise StoreError(
+                    f"trial {trial_id} is {current.value}; it cannot become {to.value} "
+                    f"(allowed: {', '.join(allowed)})"
+                )
+            if to in (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED):
+                values.setdefault("finished_at", time.time())
+            if to is TrialStatus.RUNNING and current is TrialStatus.PROPOSED:
+                values.setdefault("started_at", time.time())
+            conn.execute(
+                update(_trials).where(_trials.c.id == trial_id).values(status=to.value, **values)
+            )
+            self._log(conn, trial_id, current, to, message)
+        return self.get(trial_id)
+
+    def _log(
+        self, conn: Any, trial_id: int, frm: TrialStatus | None, to: TrialStatus, msg: str | None
+    ) -> None:
+        conn.execute(
+            insert(_events).values(
+                campaign=self.campaign, trial_id=trial_id, at=time.time(),
+                from_status=frm.value if frm else None, to_status=to.value, message=msg,
+            )
+        )
+
+    def get(self, trial_id: int) -> Trial:
+        """Return one trial.
+
+        Raises:
+            StoreError: when it does not exist in this campaign.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_trials).where(
+                    (_trials.c.id == trial_id) & (_trials.c.campaign == self.campaign)
+                )
+            ).first()
+        if row is None:
+            raise StoreError(f"trial {trial_id} does not exist in campaign {self.campaign!r}")
+        return _to_trial(row)
+
+    def trials(self, statuses: Iterable[TrialStatus] | None = None) -> list[Trial]:
+        """Return the campaign's trials in id order, optionally only some statuses."""
+        q = select(_trials).where(_trials.c.campaign == self.campaign).order_by(_trials.c.id)
+        if statuses is not None:
+            q = q.where(_trials.c.status.in_([s.value for s in statuses]))
+        with self.engine.connect() as conn:
+            return [_to_trial(r) for r in conn.execute(q)]
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of trials per status (every status present, zeros included)."""
+        q = (
+            select(_trials.c.status, func.count())
+            .where(_trials.c.campaign == self.campaign)
+            .group_by(_trials.c.status)
+        )
+        out = {s.value: 0 for s in TrialStatus}
+        with self.engine.connect() as conn:
+            for status, n in conn.execute(q):
+                out[status] = int(n)
+        return out
+
+    def events(self, trial_id: int | None = None) -> list[dict[str, Any]]:
+        """Return the transition log, oldest first."""
+        q = select(_events).where(_events.c.campaign == self.campaign).order_by(_events.c.id)
+        if trial_id is not None:
+            q = q.where(_events.c.trial_id == trial_id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # --- iterations -----------------------------------------------------------------------
+
+    def record_iteration(self, iteration: int, data: dict[str, Any]) -> None:
+        """Append per-iteration numbers (timings, hypervolume, counts)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(_iterations).values(
+                    campaign=self.campaign, iteration=iteration, at=time.time(),
+                    data=json.dumps(data),
+                )
+            )
+
+    def iterations(self) -> list[dict[str, Any]]:
+        """Return the per-iteration records, oldest first."""
+        q = (
+            select(_iterations)
+            .where(_iterations.c.campaign == self.campaign)
+            .order_by(_iterations.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                {"iteration": r.iteration, "at": r.at, **json.loads(r.data)}
+                for r in conn.execute(q)
+            ]
+
+    def next_iteration(self) -> int:
+        """Return one more than the largest iteration of any trial (0 for a new campaign)."""
+        q = select(func.max(_trials.c.iteration)).where(_trials.c.campaign == self.campaign)
+        with self.engine.connect() as conn:
+            top = conn.execute(q).scalar()
+        return 0 if top is None else int(top) + 1
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+
+def _to_trial(row: Any) -> Trial:
+    return Trial(
+        id=int(row.id),
+        design=Design.from_dict(json.loads(row.design)),
+        status=TrialStatus(row.status),
+        origin=row.origin,
+        iteration=int(row.iteration),
+        batch_index=int(row.batch_index),
+        fidelity=row.fidelity,
+        job_id=row.job_id,
+        attempts=int(row.attempts or 0),
+        predictions=json.loads(row.predictions or "{}"),
+        acquisition_value=row.acquisition_value,
+        outcomes=json.loads(row.outcomes or "{}"),
+        censored=json.loads(row.censored or "{}"),
+        reason=row.reason,
+        bdf_path=row.bdf_path,
+        metadata=json.loads(row.metadata or "{}"),
+        proposed_at=float(row.proposed_at),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
