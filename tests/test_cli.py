@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from optloop.cli import cli
@@ -139,8 +140,49 @@ def test_materials_bad_formula(runner: CliRunner) -> None:
     assert "Xx2" in result.output
 
 
-def test_run_writes_initial_designs(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["run", QUICK, "--out", str(tmp_path)])
+def test_run_status_and_resume_with_a_plugin_evaluator(runner: CliRunner, tmp_path: Path) -> None:
+    data = yaml.safe_load(Path(QUICK).read_text())
+    data["evaluator"] = {"name": "toy_plugin:ToyPlugin", "max_concurrency": 2}
+    data["optimiser"].update(budget=5, initial_designs=4, batch_size=1)
+    data["store"] = {"url": f"sqlite:///{tmp_path / 'c.db'}"}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    result = runner.invoke(cli, ["run", str(cfg)])
     assert result.exit_code == 0, result.output
-    doc = json.loads((tmp_path / "quick" / "initial_designs.json").read_text())
-    assert len(doc["designs"]) == 4 and all(d["feasible"] for d in doc["designs"])
+    assert "5/5 done" in result.output and "Pareto set" in result.output
+    again = runner.invoke(cli, ["run", str(cfg)])
+    assert "resuming" in again.output and "5/5 done" in again.output
+    st = json.loads(runner.invoke(cli, ["status", str(cfg), "--json"]).output)
+    assert st["counts"]["completed"] == 5 and st["iterations"]
+
+
+def test_evaluate_prints_metrics_and_writes_bdf_and_plot(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    data = yaml.safe_load(Path(QUICK).read_text())
+    data["evaluator"] = {"name": "pybamm", "options": {"screen_cycles": 4}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    sample = runner.invoke(cli, ["space", "sample", str(cfg), "-n", "1", "--json"])
+    design = tmp_path / "d.json"
+    design.write_text(sample.output)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli,
+        [
+            "evaluate",
+            str(cfg),
+            "--design",
+            str(design),
+            "--fidelity",
+            "screen",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["status"] == "succeeded" and doc["censored"]["cycle_life"] is True
+    assert doc["metrics"]["cycle_life"] == 4 and doc["metrics"]["discharge_capacity_Ah"] > 0
+    assert Path(doc["bdf_path"]).is_file() and (out / "capacity_fade.png").is_file()

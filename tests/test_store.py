@@ -33,12 +33,18 @@ def test_lifecycle_and_event_log(store: CampaignStore) -> None:
     assert t1.status is TrialStatus.PROPOSED and t1.design == d1
     t1 = store.transition(t1.id, TrialStatus.RUNNING, job_id="job-1", attempts=1)
     assert t1.started_at is not None and t1.job_id == "job-1"
-    t1 = store.transition(t1.id, TrialStatus.COMPLETED, outcomes={"cycle_life": 120.0},
-                          censored={"cycle_life": True})
+    t1 = store.transition(
+        t1.id, TrialStatus.COMPLETED, outcomes={"cycle_life": 120.0}, censored={"cycle_life": True}
+    )
     assert t1.outcomes == {"cycle_life": 120.0} and t1.censored == {"cycle_life": True}
     store.transition(t2.id, TrialStatus.ABANDONED, "by hand", reason="by hand")
-    assert store.counts() == {"proposed": 0, "running": 0, "completed": 1, "failed": 0,
-                              "abandoned": 1}
+    assert store.counts() == {
+        "proposed": 0,
+        "running": 0,
+        "completed": 1,
+        "failed": 0,
+        "abandoned": 1,
+    }
     log = [(e["from_status"], e["to_status"]) for e in store.events(t1.id)]
     assert log == [(None, "proposed"), ("proposed", "running"), ("running", "completed")]
 
@@ -78,8 +84,9 @@ def test_lock_of_a_killed_process_is_released(store: CampaignStore, tmp_path: Pa
         print("locked", flush=True)
         time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
         with pytest.raises(CampaignBusyError):

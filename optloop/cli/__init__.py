@@ -9,8 +9,9 @@ from __future__ import annotations
 import click
 
 from optloop import __version__
+from optloop.cli.campaign_cmd import ask, run, status, tell, tick
+from optloop.cli.evaluate_cmd import evaluate
 from optloop.cli.materials_cmd import materials
-from optloop.cli.run_cmd import run
 from optloop.cli.space_cmd import space, validate
 from optloop.exceptions import OptloopError
 
@@ -41,7 +42,8 @@ def cli() -> None:
 cli.add_command(validate)
 cli.add_command(space)
 cli.add_command(materials)
-cli.add_command(run)
+for _cmd in (evaluate, run, ask, tell, tick, status):
+    cli.add_command(_cmd)
 
 
 def main() -> None:

@@ -145,7 +145,9 @@ class CampaignStore:
             if row is None:
                 conn.execute(
                     insert(_campaigns).values(
-                        name=self.campaign, config=json.dumps(config), space_hash=space_hash,
+                        name=self.campaign,
+                        config=json.dumps(config),
+                        space_hash=space_hash,
                         created_at=time.time(),
                     )
                 )
@@ -189,12 +191,15 @@ class CampaignStore:
                     "reason": r.get("reason"),
                     "metadata": json.dumps(r.get("metadata", {})),
                     "proposed_at": now,
-                    "finished_at": now if status in (TrialStatus.COMPLETED,
-                                                     TrialStatus.FAILED) else None,
+                    "finished_at": now
+                    if status in (TrialStatus.COMPLETED, TrialStatus.FAILED)
+                    else None,
                 }
-                tid = conn.execute(insert(_trials).values(**values)).inserted_primary_key[0]
-                ids.append(int(tid))
-                self._log(conn, int(tid), None, status, r.get("message", "created"))
+                key = conn.execute(insert(_trials).values(**values)).inserted_primary_key
+                assert key is not None
+                tid = int(key[0])
+                ids.append(tid)
+                self._log(conn, tid, None, status, r.get("message", "created"))
         return [self.get(i) for i in ids]
 
     def transition(
@@ -242,8 +247,12 @@ class CampaignStore:
     ) -> None:
         conn.execute(
             insert(_events).values(
-                campaign=self.campaign, trial_id=trial_id, at=time.time(),
-                from_status=frm.value if frm else None, to_status=to.value, message=msg,
+                campaign=self.campaign,
+                trial_id=trial_id,
+                at=time.time(),
+                from_status=frm.value if frm else None,
+                to_status=to.value,
+                message=msg,
             )
         )
 
@@ -299,7 +308,9 @@ class CampaignStore:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(_iterations).values(
-                    campaign=self.campaign, iteration=iteration, at=time.time(),
+                    campaign=self.campaign,
+                    iteration=iteration,
+                    at=time.time(),
                     data=json.dumps(data),
                 )
             )

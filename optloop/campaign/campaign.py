@@ -1,0 +1,480 @@
+"""The :class:`Campaign`: ask, tell, run and tick over one store, optimiser and evaluator.
+
+Data flows one way: the config gives the design space, the optimiser proposes (ask), the
+evaluator measures, results go to the store (tell). The store is the only state: a campaign
+object can be dropped and rebuilt at any moment, and a killed process resumes where the
+store says it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optloop.campaign.analysis import hypervolume, pareto_trials
+from optloop.config import CampaignConfig, load_config
+from optloop.evaluators.base import EvaluationResult, Evaluator, JobState
+from optloop.evaluators.registry import create_evaluator
+from optloop.exceptions import EvaluationError, OptloopError
+from optloop.objectives import METRICS
+from optloop.optimiser import Observation, Optimiser
+from optloop.space import Design, DesignSpace
+from optloop.store import CampaignStore, Trial, TrialStatus
+
+__all__ = ["Campaign", "Progress", "default_store_url"]
+
+ACTIVE = (TrialStatus.PROPOSED, TrialStatus.RUNNING)
+FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+
+
+def default_store_url(config: CampaignConfig) -> str:
+    """Return the store URL: ``OPTLOOP_STORE_URL``, the config's, or a file under ``runs/``."""
+    return (
+        os.environ.get("OPTLOOP_STORE_URL")
+        or config.store.url
+        or f"sqlite:///runs/{config.name}/campaign.db"
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for progress displays."""
+
+    counts: dict[str, int]
+    budget: int
+    best: dict[str, float]
+    hypervolume: float
+    message: str = ""
+
+    @property
+    def finished(self) -> int:
+        """Return completed plus failed trials (what counts against the budget)."""
+        return self.counts["completed"] + self.counts["failed"]
+
+
+class Campaign:
+    """A closed-loop campaign over one store."""
+
+    def __init__(
+        self,
+        config: CampaignConfig,
+        *,
+        store: CampaignStore | None = None,
+        evaluator: Evaluator | None = None,
+        optimiser: Optimiser | None = None,
+    ) -> None:
+        self.config = config
+        self.space = DesignSpace.from_campaign(config)
+        self.store = store or CampaignStore(default_store_url(config), config.name)
+        self.store.init_campaign(config.model_dump(mode="json"), self._space_hash())
+        self._evaluator = evaluator
+        self._optimiser = optimiser
+
+    @classmethod
+    def from_config(cls, path: str | Path, **kwargs: Any) -> Campaign:
+        """Open (or create) the campaign of a YAML config."""
+        return cls(load_config(path), **kwargs)
+
+    def _space_hash(self) -> str:
+        c = self.config
+        key = {
+            "space": c.space.model_dump(mode="json"),
+            "objectives": [o.model_dump(mode="json") for o in c.objectives],
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+    # --- collaborators --------------------------------------------------------------------
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """Return the evaluator, created from the config on first use."""
+        if self._evaluator is None:
+            options = dict(self.config.evaluator.options)
+            if self.config.evaluator.name == "pybamm":
+                # Cycling data of the embedded evaluator lives beside the campaign's store.
+                options.setdefault("output_dir", str(Path("runs") / self.config.name / "bdf"))
+            self._evaluator = create_evaluator(self.config.evaluator.name, options)
+        return self._evaluator
+
+    @property
+    def optimiser(self) -> Optimiser:
+        """Return the optimiser (BoTorch after the initial Sobol designs)."""
+        if self._optimiser is None:
+            c = self.config
+            self._optimiser = Optimiser(
+                self.space,
+                list(c.objectives),
+                list(c.outcome_constraints),
+                initial_designs=c.optimiser.initial_designs,
+                seed=c.seed,
+            )
+        return self._optimiser
+
+    def concurrency(self) -> int:
+        """Return how many evaluations may run at once."""
+        if self.config.evaluator.max_concurrency is not None:
+            return self.config.evaluator.max_concurrency
+        return int(self.evaluator.capabilities().get("max_concurrency", 1))
+
+    # --- ask / tell -----------------------------------------------------------------------
+
+    def observations(self) -> list[Observation]:
+        """Return what the optimiser learns from: completed and failed trials."""
+        out = []
+        for t in self.store.trials(FINISHED):
+            out.append(
+                Observation(
+                    design=t.design,
+                    outcomes=dict(t.outcomes),
+                    censored=dict(t.censored),
+                    failed=t.status is TrialStatus.FAILED,
+                )
+            )
+        return out
+
+    def ask(self, n: int) -> list[Trial]:
+        """Propose ``n`` new designs, store them as PROPOSED and return their trials.
+
+        Pending (proposed and running) trials are passed to the optimiser, so the batch
+        complements them and never repeats them.
+        """
+        if n < 1:
+            raise OptloopError(f"ask(n): n = {n}; need n >= 1")
+        iteration = self.store.next_iteration()
+        pending = [t.design for t in self.store.trials(ACTIVE)]
+        proposals, timing = self.optimiser.propose(
+            self.observations(), pending, n, iteration=iteration
+        )
+        trials = self.store.add_trials(
+            [
+                {
+                    "design": p.design,
+                    "origin": p.origin,
+                    "iteration": iteration,
+                    "batch_index": p.batch_index,
+                    "fidelity": self.config.evaluator.fidelity,
+                    "predictions": {k: list(v) for k, v in p.predictions.items()},
+                    "acquisition_value": p.acquisition_value,
+                }
+                for p in proposals
+            ]
+        )
+        all_trials = self.store.trials()
+        c = self.config
+        self.store.record_iteration(
+            iteration,
+            {
+                "n_proposed": len(trials),
+                "origin": proposals[0].origin if proposals else None,
+                "fit_seconds": timing.fit_seconds,
+                "acquisition_seconds": timing.acquisition_seconds,
+                "n_observations": timing.n_observations,
+                "hypervolume": hypervolume(all_trials, c.objectives, c.outcome_constraints),
+                "counts": self.store.counts(),
+            },
+        )
+        return trials
+
+    def tell(
+        self,
+        trial_id: int,
+        result: EvaluationResult | Mapping[str, float],
+        *,
+        censored: Mapping[str, bool] | None = None,
+    ) -> Trial:
+        """Record a trial's result: an evaluator's result or a mapping of metric values.
+
+        Raises:
+            OptloopError: for unknown metrics, non-finite values, a missing objective, or a
+                trial that is already finished (nothing recorded is changed).
+        """
+        if isinstance(result, EvaluationResult):
+            return self._record(trial_id, result)
+        outcomes = self._check_outcomes(dict(result), f"trial {trial_id}")
+        flags = {k: bool(v) for k, v in (censored or {}).items()}
+        res = EvaluationResult(state=JobState.SUCCEEDED, metrics=outcomes, censored=flags)
+        return self._record(trial_id, res)
+
+    def _check_outcomes(self, outcomes: dict[str, Any], where: str) -> dict[str, float]:
+        bad = sorted(set(outcomes) - set(METRICS))
+        if bad:
+            raise OptloopError(f"{where}: unknown metric(s) {bad}; known: {sorted(METRICS)}")
+        clean: dict[str, float] = {}
+        for k, v in outcomes.items():
+            try:
+                clean[k] = float(v)
+            except (TypeError, ValueError):
+                raise OptloopError(f"{where}: {k} = {v!r} is not a number") from None
+            if not math.isfinite(clean[k]):
+                raise OptloopError(f"{where}: {k} = {v!r}; need a finite number")
+        missing = [o.name for o in self.config.objectives if o.name not in clean]
+        if missing:
+            raise OptloopError(f"{where}: objective(s) {missing} missing from the outcomes")
+        return clean
+
+    def _record(self, trial_id: int, result: EvaluationResult) -> Trial:
+        common: dict[str, Any] = {
+            "bdf_path": result.bdf_path,
+            "metadata": result.metadata,
+        }
+        if result.state is JobState.SUCCEEDED:
+            return self.store.transition(
+                trial_id,
+                TrialStatus.COMPLETED,
+                "result recorded",
+                outcomes=result.metrics,
+                censored=result.censored,
+                **common,
+            )
+        if result.state is JobState.CANCELLED:
+            return self.store.transition(
+                trial_id,
+                TrialStatus.ABANDONED,
+                result.reason or "cancelled",
+                reason=result.reason or "cancelled",
+                **common,
+            )
+        if result.state in (JobState.FAILED, JobState.LOST):
+            return self.store.transition(
+                trial_id,
+                TrialStatus.FAILED,
+                result.reason,
+                reason=f"{result.state.value}: {result.reason}",
+                outcomes=result.metrics,
+                **common,
+            )
+        raise OptloopError(f"trial {trial_id}: result state {result.state.value} is not final")
+
+    def attach(
+        self,
+        design: Design,
+        outcomes: Mapping[str, float],
+        *,
+        censored: Mapping[str, bool] | None = None,
+        note: str = "attached by hand",
+    ) -> Trial:
+        """Add a result measured outside a proposal (a chemist's own design).
+
+        The design must fit the space's encoding; breaking a space rule (e.g. a thicker film
+        than the campaign explores) is allowed and recorded in the trial's metadata.
+        """
+        self.space.encode(design)  # raises if the design cannot be represented at all
+        clean = self._check_outcomes(dict(outcomes), "attached design")
+        violations = [str(v) for v in self.space.violations(design)]
+        return self.store.add_trials(
+            [
+                {
+                    "design": design,
+                    "origin": "manual",
+                    "status": TrialStatus.COMPLETED,
+                    "iteration": self.store.next_iteration(),
+                    "outcomes": clean,
+                    "censored": {k: bool(v) for k, v in (censored or {}).items()},
+                    "metadata": {"note": note, "rule_violations": violations},
+                    "message": note,
+                }
+            ]
+        )[0]
+
+    def abandon(self, trial_id: int, reason: str = "abandoned by hand") -> Trial:
+        """Withdraw a proposed or running trial (its job is cancelled, best effort)."""
+        trial = self.store.get(trial_id)
+        if trial.status is TrialStatus.RUNNING and trial.job_id and self._evaluator is not None:
+            try:
+                self._evaluator.cancel(trial.job_id)
+            except EvaluationError:
+                pass  # the job is already gone; abandoning the trial is what matters
+        return self.store.transition(trial_id, TrialStatus.ABANDONED, reason, reason=reason)
+
+    # --- driving evaluations ----------------------------------------------------------------
+
+    def _submit(self, trial: Trial) -> Trial:
+        try:
+            job = self.evaluator.submit(
+                trial.design.to_dict(), trial_id=trial.uid, fidelity=trial.fidelity
+            )
+        except EvaluationError as exc:
+            return self.store.transition(
+                trial.id, TrialStatus.FAILED, str(exc), reason=f"submit failed: {exc}"
+            )
+        return self.store.transition(
+            trial.id,
+            TrialStatus.RUNNING,
+            f"submitted as {job}",
+            job_id=job,
+            attempts=trial.attempts + 1,
+        )
+
+    def _poll(self, trial: Trial) -> Trial:
+        """Collect a running trial's result if its job is done; re-submit if it was lost."""
+        assert trial.job_id is not None
+        try:
+            status = self.evaluator.status(trial.job_id)
+        except EvaluationError:
+            status = None  # the evaluator never heard of this job: e.g. after a restart
+        if status is not None and not status.state.is_terminal:
+            return trial
+        if status is None or status.state is JobState.LOST:
+            if trial.attempts >= self.config.evaluator.max_attempts:
+                why = status.reason if status is not None else "job unknown to the evaluator"
+                return self.store.transition(
+                    trial.id,
+                    TrialStatus.FAILED,
+                    why,
+                    reason=f"lost {trial.attempts} time(s): {why}",
+                )
+            return self._submit(trial)
+        return self._record(trial.id, self.evaluator.fetch(trial.job_id))
+
+    def _collect(self) -> None:
+        for t in self.store.trials([TrialStatus.RUNNING]):
+            self._poll(t)
+
+    def _fill(self, budget: int) -> None:
+        counts = self.store.counts()
+        finished = counts["completed"] + counts["failed"]
+        active = counts["proposed"] + counts["running"]
+        room = budget - finished - active
+        running = counts["running"]
+        free = self.concurrency() - running
+        if free <= 0:
+            return
+        waiting = self.store.trials([TrialStatus.PROPOSED])
+        if not waiting and room > 0:
+            n_obs = sum(1 for o in self.observations() if not o.failed)
+            first = n_obs < self.config.optimiser.initial_designs and finished + active == 0
+            want = (
+                self.config.optimiser.initial_designs
+                if first
+                else min(room, max(free, 1), self.config.optimiser.batch_size)
+            )
+            waiting = self.ask(min(want, room))
+        for t in waiting[:free]:
+            self._submit(t)
+
+    def _progress(self, budget: int, message: str = "") -> Progress:
+        trials = self.store.trials()
+        c = self.config
+        front = pareto_trials(trials, c.objectives, c.outcome_constraints)
+        best = (
+            {
+                o.name: (max if o.direction == "maximize" else min)(
+                    t.outcomes[o.name] for t in front
+                )
+                for o in c.objectives
+            }
+            if front
+            else {}
+        )
+        return Progress(
+            counts=self.store.counts(),
+            budget=budget,
+            best=best,
+            hypervolume=hypervolume(trials, c.objectives, c.outcome_constraints),
+            message=message,
+        )
+
+    def run(
+        self,
+        budget: int | None = None,
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        poll_interval_s: float = 0.2,
+    ) -> Progress:
+        """Drive the loop until ``budget`` trials are finished (resuming a stored campaign).
+
+        Raises:
+            CampaignBusyError: when another process drives this campaign.
+        """
+        budget = budget or self.config.optimiser.budget
+        with self.store.lock():
+            last: tuple[int, ...] = ()
+            while True:
+                self._collect()
+                counts = self.store.counts()
+                finished = counts["completed"] + counts["failed"]
+                if finished >= budget and counts["proposed"] + counts["running"] == 0:
+                    break
+                self._fill(budget)
+                key = tuple(self.store.counts().values())
+                if progress is not None and key != last:
+                    progress(self._progress(budget))
+                    last = key
+                time.sleep(poll_interval_s)
+            final = self._progress(budget, "done")
+            if progress is not None:
+                progress(final)
+            return final
+
+    def tick(self, *, wait: bool | None = None, poll_interval_s: float = 0.2) -> Progress:
+        """Take one idempotent step: collect results, propose and submit up to concurrency.
+
+        With an evaluator whose jobs live only in this process (``persistent_jobs`` not
+        advertised, like the local PyBaMM pool), the step waits for the jobs it submitted,
+        since they cannot outlive it. Repeated ticks converge to the state ``run`` reaches.
+        """
+        budget = self.config.optimiser.budget
+        with self.store.lock():
+            self._collect()
+            self._fill(budget)
+            if wait is None:
+                wait = not bool(self.evaluator.capabilities().get("persistent_jobs", False))
+            while wait and self.store.counts()["running"]:
+                time.sleep(poll_interval_s)
+                self._collect()
+            return self._progress(budget, "tick")
+
+    # --- reporting --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Return trials by state, the Pareto set (or best design) and the hypervolume history."""
+        c = self.config
+        trials = self.store.trials()
+        front = pareto_trials(trials, c.objectives, c.outcome_constraints)
+        return {
+            "campaign": c.name,
+            "store": self.store.url,
+            "budget": c.optimiser.budget,
+            "counts": self.store.counts(),
+            "hypervolume": hypervolume(trials, c.objectives, c.outcome_constraints),
+            "shown_metrics": list(
+                dict.fromkeys(
+                    [o.name for o in c.objectives] + [k.metric for k in c.outcome_constraints]
+                )
+            ),
+            "pareto": [
+                {
+                    "trial": t.id,
+                    "outcomes": t.outcomes,
+                    "censored": t.censored,
+                    "design": t.design.to_dict(),
+                }
+                for t in front
+            ],
+            "iterations": self.store.iterations(),
+            "failures": [
+                {"trial": t.id, "reason": t.reason}
+                for t in trials
+                if t.status is TrialStatus.FAILED
+            ],
+        }
+
+    def close(self) -> None:
+        """Shut the evaluator down (if it has a ``close``) and release the store."""
+        closer = getattr(self._evaluator, "close", None)
+        if callable(closer):
+            closer()
+        self.store.close()
+
+    def __enter__(self) -> Campaign:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,123 @@
+"""``optloop evaluate``: score one design with the campaign's evaluator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from optloop.cli._format import echo_json, fmt, table
+from optloop.cli.space_cmd import read_designs
+from optloop.config import load_config
+from optloop.data.bdf import read_bdf
+from optloop.data.metrics import compute_metrics
+from optloop.data.plots import plot_capacity_fade
+from optloop.evaluators.base import evaluate as evaluate_sync
+from optloop.evaluators.registry import create_evaluator
+from optloop.exceptions import OptloopError
+from optloop.space import DesignSpace
+
+__all__ = ["evaluate"]
+
+# The headline numbers, in the order a battery scientist reads them.
+SHOWN = [
+    ("discharge_capacity_Ah", "Ah"),
+    ("areal_capacity_mAh_cm2", "mAh/cm2"),
+    ("anode_specific_capacity_mAh_g", "mAh/g anode"),
+    ("energy_density_Wh_L", "Wh/L (swollen stack)"),
+    ("first_cycle_efficiency", "1"),
+    ("cycle_life", "cycles"),
+    ("capacity_retention_final", "1"),
+    ("cycles_simulated", "cycles"),
+]
+
+
+@click.command()
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--design",
+    "design_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A design JSON (as `space sample --json` or `ask --json` write).",
+)
+@click.option(
+    "--fidelity",
+    type=click.Choice(["screen", "full"]),
+    default="full",
+    show_default=True,
+    help="screen: a short censored run; full: until 80 % or cap.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/evaluate"),
+    show_default=True,
+    help="Folder for the BDF file and the capacity-fade plot.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_json: bool) -> None:
+    """Evaluate one design: print its metrics, write its BDF file and capacity-fade plot.
+
+    The design is checked against the campaign's space first (broken rules are listed,
+    the design is still evaluated). Exit code 1 when the evaluation failed.
+    """
+    cfg = load_config(config)
+    designs = read_designs(design_file)
+    if len(designs) != 1:
+        raise OptloopError(f"{design_file}: holds {len(designs)} designs; give exactly one")
+    design = designs[0]
+    violations = DesignSpace(cfg.space).violations(design)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = dict(cfg.evaluator.options)
+    if cfg.evaluator.name == "pybamm":
+        options.setdefault("output_dir", str(out_dir))
+        options.setdefault("workers", 1)
+    evaluator = create_evaluator(cfg.evaluator.name, options)
+    try:
+        result = evaluate_sync(
+            evaluator,
+            design.to_dict(),
+            trial_id="evaluate",
+            fidelity=fidelity,
+            poll_interval_s=0.2,
+        )
+    finally:
+        closer = getattr(evaluator, "close", None)
+        if callable(closer):
+            closer()
+    plot = None
+    if result.bdf_path:
+        frame, _ = read_bdf(result.bdf_path)
+        plot = plot_capacity_fade(
+            [(compute_metrics(frame), "design")], out_dir / "capacity_fade.png"
+        )
+    doc = {
+        "status": result.state.value,
+        "reason": result.reason,
+        "metrics": result.metrics,
+        "censored": result.censored,
+        "rule_violations": [str(v) for v in violations],
+        "bdf_path": result.bdf_path,
+        "capacity_fade_plot": str(plot) if plot else None,
+    }
+    if as_json:
+        echo_json(doc)
+    else:
+        for v in violations:
+            click.echo(f"warning: outside the campaign's space: {v}")
+        click.echo(f"status: {doc['status']}" + (f" ({result.reason})" if result.reason else ""))
+        rows = []
+        for name, unit in SHOWN:
+            if name in result.metrics:
+                flag = " (censored: lower bound)" if result.censored.get(name) else ""
+                rows.append([name, fmt(result.metrics[name]) + flag, unit])
+        if rows:
+            click.echo(table(["metric", "value", "unit"], rows))
+        if result.bdf_path:
+            click.echo(f"BDF: {result.bdf_path}")
+        if plot:
+            click.echo(f"capacity fade: {plot}")
+    if result.state.value != "succeeded":
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,256 @@
+"""Every constant and modelling assumption of the PyBaMM evaluator, with its source, in one place.
+
+Each number is an :class:`Assumption` registered in :data:`ASSUMPTIONS`; the module-level
+floats below are its ``.value``. ``kind`` says where the number comes from:
+
+* ``"source"``: read from a publication or a PyBaMM parameter set (cited);
+* ``"computed"``: derived here from other assumptions (formula given);
+* ``"calibration"``: a **calibration choice**, tuned so that the simulated cells follow the
+  qualitative anchors of ``alloy-anode-physics.md`` section 3 (thin films outlive thick ones,
+  amorphous outlives crystalline, inactive metals buffer). These are *not* fitted to data;
+  change them here and nowhere else.
+
+Element data (capacities, molar volumes, expansion, c_max, potentials) are never typed here:
+they come from :mod:`optloop.materials` for the actual composition.
+
+Model-structure assumptions (not numbers) are listed in :data:`STRUCTURAL_ASSUMPTIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "ASSUMPTIONS",
+    "STRUCTURAL_ASSUMPTIONS",
+    "Assumption",
+    "assumptions_table",
+]
+
+Kind = Literal["source", "computed", "calibration"]
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """One named number of the model: its value, unit, origin and where it is used."""
+
+    name: str
+    value: float
+    unit: str
+    kind: Kind
+    source: str
+
+
+#: Every assumption by name (the module constants are their values).
+ASSUMPTIONS: dict[str, Assumption] = {}
+
+
+def _a(name: str, value: float, unit: str, kind: Kind, source: str) -> float:
+    ASSUMPTIONS[name] = Assumption(name, float(value), unit, kind, source)
+    return float(value)
+
+
+_CHEN = "PyBaMM parameter set Chen2020 / Chen2020_composite (LG M50 cell), Chen et al. JES 2020"
+_OKANE = "PyBaMM parameter set OKane2022 (O'Kane et al., PCCP 2022)"
+_FINDINGS = "pybamm-findings.md"
+_PHYS = "alloy-anode-physics.md"
+
+# --- Geometry and the fixed mesh -------------------------------------------------------------
+
+#: Thickness of the negative electrode mesh. Thickness cannot be a PyBaMM input, so the mesh
+#: is fixed here and each phase's volume fraction is scaled by t/L_ref: SPM sees only eps*L
+#: and a*L, so this is exact for SPM (findings section 2). Large enough that eps <= 1 for
+#: any design (carbon <= 500 um + alloy <= 500 um).
+NEGATIVE_MESH_THICKNESS_M = _a(
+    "negative_mesh_thickness", 1000e-6, "m", "calibration",
+    f"{_FINDINGS} section 2 workaround (ε scaled by t/L_ref); value chosen to bound ε <= 1",
+)
+#: Same trick for the positive electrode, whose loading follows the N/P ratio.
+POSITIVE_MESH_THICKNESS_M = _a(
+    "positive_mesh_thickness", 500e-6, "m", "calibration",
+    "same ε·L equivalence as the negative; bounds the positive loading at ~30 mAh/cm2",
+)
+#: Active-material volume fraction of the real positive electrode (sets its real thickness).
+POSITIVE_SOLID_FRACTION = _a("positive_solid_fraction", 0.665, "1", "source", _CHEN)
+#: Separator and current-collector thicknesses of the stack used for the energy density.
+SEPARATOR_THICKNESS_M = _a("separator_thickness", 12e-6, "m", "source", _CHEN)
+NEGATIVE_COLLECTOR_THICKNESS_M = _a("negative_collector_thickness", 12e-6, "m", "source", _CHEN)
+POSITIVE_COLLECTOR_THICKNESS_M = _a("positive_collector_thickness", 16e-6, "m", "source", _CHEN)
+#: Electrode area of the simulated cell (0.065 m x 1.58 m); capacities in Ah are for it.
+ELECTRODE_AREA_M2 = _a("electrode_area", 0.065 * 1.58, "m2", "source", _CHEN)
+
+# --- Positive electrode (NMC811 of Chen2020) ---------------------------------------------------
+
+#: Positive stoichiometry at the discharged (2.5 V) and charged (4.2 V) state of the LG M50.
+POSITIVE_STO_DISCHARGED = _a("positive_sto_discharged", 0.9084, "1", "source", _CHEN)
+POSITIVE_STO_CHARGED = _a("positive_sto_charged", 0.2661, "1", "source", _CHEN)
+
+# --- Negative electrode: graphite (primary phase) ---------------------------------------------
+
+#: Graphite's first-cycle loss to SEI, fraction of its reversible capacity.
+GRAPHITE_FIRST_CYCLE_LOSS = _a(
+    "graphite_first_cycle_loss", 0.08, "1", "source", f"{_PHYS} section 7 (ICL 6-10 %)"
+)
+#: Graphite mechanics and stress-driven LAM (OKane2022 values).
+GRAPHITE_POISSON_RATIO = _a("graphite_poisson_ratio", 0.3, "1", "source", _OKANE)
+GRAPHITE_YOUNG_MODULUS_PA = _a("graphite_young_modulus", 15e9, "Pa", "source", _OKANE)
+GRAPHITE_PARTIAL_MOLAR_VOLUME_M3_MOL = _a(
+    "graphite_partial_molar_volume", 3.1e-6, "m3/mol", "source", _OKANE
+)
+GRAPHITE_CRITICAL_STRESS_PA = _a("graphite_critical_stress", 60e6, "Pa", "source", _OKANE)
+#: Relative LAM rate of graphite, per unit active fraction: OKane2022's 2.78e-7 s-1 at
+#: eps = 0.735 (findings section 6 scales it with eps).
+GRAPHITE_LAM_RATE_PER_FRACTION_S = _a(
+    "graphite_lam_rate_per_fraction", 2.7778e-7 / 0.735, "1/s", "source",
+    f"{_OKANE}; ε scaling from {_FINDINGS} section 6",
+)
+LAM_EXPONENT = _a("lam_exponent", 2.0, "1", "source", _OKANE)
+#: Graphite SEI solvent diffusivity (Chen2020_composite default, kept).
+GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S = _a(
+    "graphite_sei_solvent_diffusivity", 2.5e-22, "m2/s", "source", _CHEN
+)
+
+# --- Negative electrode: the alloy film (secondary phase) --------------------------------------
+
+ALLOY_POISSON_RATIO = _a(
+    "alloy_poisson_ratio", 0.22, "1", "source", f"{_PHYS} section 8 (Si: 0.22-0.28)"
+)
+#: Young's modulus of the alloy, softening as it lithiates: E = E0 (1 - k sto). Lithiated Si
+#: is far softer (a-Si ~90 GPa, Li3.75Si 12-40 GPa), so an anode kept partly lithiated by a
+#: Li reservoir breathes with less stress. The same curve is used for every alloy.
+ALLOY_YOUNG_MODULUS_DELITHIATED_PA = _a(
+    "alloy_young_modulus_delithiated", 80e9, "Pa", "source",
+    f"{_PHYS} section 9 step 7 (Si: 80 GPa (1 - 0.8 sto)); section 8 (a-Si ~90 GPa)",
+)
+ALLOY_MODULUS_SOFTENING = _a(
+    "alloy_modulus_softening", 0.8, "1", "source",
+    f"{_PHYS} section 9 step 7; section 8 (Li3.75Si 12-40 GPa)",
+)
+ALLOY_CRITICAL_STRESS_PA = _a(
+    "alloy_critical_stress", 1.5e8, "Pa", "calibration", f"{_FINDINGS} section 1 (Si)"
+)
+#: Reference Li diffusivity of the alloy phase (Si of Chen2020_composite), for every alloy.
+ALLOY_DIFFUSIVITY_M2_S = _a("alloy_diffusivity", 1.67e-14, "m2/s", "source", _CHEN)
+#: Mean delithiation potential of the Mark2016 Si OCP curve: other alloys use the same curve
+#: shifted rigidly by (their mean potential - this), a surrogate (physics section 9 step 6).
+SI_OCP_REFERENCE_POTENTIAL_V = _a(
+    "si_ocp_reference_potential", 0.4, "V", "source", f"{_PHYS} section 2 (Si 0.4 V)"
+)
+
+#: Critical film thickness of dense amorphous Si: below it a film cycles nearly without
+#: mechanical loss (Griffith estimate h_c = Γ E / (Z σ^2) ≈ 250 nm; 250 nm a-Si cycles well).
+CRITICAL_THICKNESS_AMORPHOUS_SI_M = _a(
+    "critical_thickness_amorphous_si", 250e-9, "m", "computed",
+    f"{_PHYS} section 3 (Griffith estimate; Maranchi 2003 250 nm a-Si)",
+)
+#: Crystalline films crack at a smaller thickness (c-Si particles ~150 nm vs a-Si ~870 nm).
+CRYSTALLINE_CRITICAL_THICKNESS_FACTOR = _a(
+    "crystalline_critical_thickness_factor", 0.4, "1", "calibration",
+    f"{_PHYS} section 3 (critical sizes 150 nm c-Si vs 870 nm a-Si, ratio 0.17-0.4)",
+)
+#: The critical thickness scales with (beta_Si / beta)^2 (Griffith: h_c ~ 1/σ^2, σ ~ strain)
+#: so inactive metals and oxide matrices, which lower the expansion beta, buffer; capped.
+REFERENCE_EXPANSION_SI = _a(
+    "reference_expansion_si", 2.8, "1", "source", f"{_PHYS} section 2 (Li15Si4 +280 %)"
+)
+CRITICAL_THICKNESS_MAX_M = _a(
+    "critical_thickness_max", 5e-6, "m", "calibration", f"{_PHYS} section 9 step 7 (cap 5 um)"
+)
+#: Damage multiplier of the alloy LAM: 1 + (L_A / h_c)^p.
+THICKNESS_DAMAGE_EXPONENT = _a(
+    "thickness_damage_exponent", 2.0, "1", "calibration", f"{_PHYS} section 9 step 7"
+)
+#: Proportional term of the alloy's stress-driven LAM per unit active fraction, at the
+#: damage multiplier 1 (thin, dense film). Tuned so that 250 nm a-Si is near-stable over
+#: ~100 cycles and a 1-1.2 um film fades heavily within 20-50 cycles.
+ALLOY_LAM_RATE_PER_FRACTION_S = _a(
+    "alloy_lam_rate_per_fraction", 1.0e-4, "1/s", "calibration",
+    f"{_PHYS} section 3 thin-film anchors",
+)
+#: Porous films (lower relative density) accommodate part of the swelling in their pores:
+#: LAM multiplier rho_rel^q.
+POROUS_BUFFER_EXPONENT = _a(
+    "porous_buffer_exponent", 2.0, "1", "calibration",
+    f"{_PHYS} section 3 (density-modulated Si multilayers more stable)",
+)
+#: SEI growth on the alloy: solvent diffusivity 100x graphite's, x0.7 for amorphous films, and
+#: divided by rho_rel (porous films expose more surface).
+ALLOY_SEI_SOLVENT_DIFFUSIVITY_M2_S = _a(
+    "alloy_sei_solvent_diffusivity", 2.5e-20, "m2/s", "calibration", f"{_FINDINGS} section 6"
+)
+AMORPHOUS_SEI_FACTOR = _a(
+    "amorphous_sei_factor", 0.7, "1", "calibration", f"{_FINDINGS} section 6"
+)
+
+#: First-cycle loss of the alloy film to SEI, fraction of its reversible capacity, plus the
+#: oxide's own loss from :mod:`optloop.materials`; porous films lose (1 - rho_rel) more.
+FILM_FIRST_CYCLE_LOSS_AMORPHOUS = _a(
+    "film_first_cycle_loss_amorphous", 0.10, "1", "source", f"{_PHYS} section 9 step 8"
+)
+FILM_FIRST_CYCLE_LOSS_CRYSTALLINE = _a(
+    "film_first_cycle_loss_crystalline", 0.20, "1", "source",
+    f"{_PHYS} section 9 step 8 (0.10 amorphous to 0.25 crystalline or porous)",
+)
+
+# --- Film density by deposition method ---------------------------------------------------------
+
+#: Relative density of a sputtered film at low and high Ar pressure (log-linear in between).
+SPUTTER_DENSITY_DENSE = _a("sputter_density_dense", 0.97, "1", "source", f"{_PHYS} section 5")
+SPUTTER_DENSITY_POROUS = _a("sputter_density_porous", 0.85, "1", "source", f"{_PHYS} section 5")
+SPUTTER_PRESSURE_DENSE_PA = _a(
+    "sputter_pressure_dense", 0.3, "Pa", "calibration", f"{_PHYS} section 5 (low Ar pressure)"
+)
+SPUTTER_PRESSURE_POROUS_PA = _a(
+    "sputter_pressure_porous", 3.0, "Pa", "calibration", f"{_PHYS} section 5 (high Ar pressure)"
+)
+EVAPORATION_DENSITY = _a("evaporation_density", 0.88, "1", "source", f"{_PHYS} section 5")
+CVD_DENSITY = _a("cvd_density", 0.97, "1", "source", f"{_PHYS} section 5")
+PLATING_DENSITY = _a("plating_density", 0.99, "1", "source", f"{_PHYS} section 5")
+
+# --- Lithium inventory and plating -------------------------------------------------------------
+
+#: The negative electrode starts at this stoichiometry plus any excess lithium (OCP curves
+#: diverge at 0). Its lithium is not counted in the inventory.
+NEGATIVE_STO_FLOOR = _a("negative_sto_floor", 0.01, "1", "calibration", _FINDINGS + " section 6")
+#: Highest initial negative stoichiometry accepted (findings section 5: sto >= 1 crashes).
+NEGATIVE_STO_MAX = _a("negative_sto_max", 0.95, "1", "source", _FINDINGS + " section 6")
+#: Minimum N/P including the Li reservoir: Q_neg >= 1.05 (Q_pos + max(0, Q_pre - Q_irr)).
+#: Below it the design is rejected as a plating risk (a FAILED evaluation with the reason).
+MIN_NP_RATIO = _a("min_np_ratio", 1.05, "1", "source", f"{_PHYS} section 6 (industry N/P)")
+
+# --- Numerics -----------------------------------------------------------------------------------
+
+#: Floor on every volume fraction (zero gives ZeroDivisionError / IDA_BAD_K, findings §5).
+VOLUME_FRACTION_FLOOR = _a("volume_fraction_floor", 1e-4, "1", "source", _FINDINGS + " section 5")
+
+STRUCTURAL_ASSUMPTIONS: tuple[str, ...] = (
+    "SPM with a two-phase negative electrode (graphite primary, alloy secondary), "
+    "solvent-diffusion-limited SEI on both phases, swelling-only mechanics and stress-driven "
+    "LAM on the negative electrode only (pybamm-findings.md section 6).",
+    "The layered stack (carbon on the collector, alloy on top) is homogenised into a uniform "
+    "two-phase mixture, the only option in PyBaMM.",
+    "Thickness is emulated through volume fractions on a fixed mesh (exact for SPM); the "
+    "alloy LAM proportional term is scaled the same way.",
+    "The alloy phase keeps Chen2020_composite's Si particle radius and diffusivity for every "
+    "alloy; its OCP is the Mark2016 Si curve shifted by (mean potential - 0.4 V).",
+    "The alloy's partial molar volume is the constant-Li-volume value of optloop.materials for "
+    "every alloy; its volume change is beta * sto with beta from optloop.materials.",
+    "Formation is not simulated: its irreversible lithium loss (film and graphite SEI, oxide "
+    "reduction to Li2O) is removed from the initial inventory; a Li metal layer adds to it.",
+    "The first-cycle efficiency is the first simulated discharge over the charge the cathode "
+    "gives on the formation charge (its full window), because formation is not simulated.",
+    "Energy density uses the fully swollen anode thickness L_C (1 + beta_C) + L_A (1 + beta_A) "
+    "(a worst case), plus separator, positive electrode and both current collectors.",
+    "Designs whose N/P including the Li reservoir is below the minimum are rejected before "
+    "solving as a plating risk (FAILED, not penalised).",
+    "Only NMC811 (Chen2020) is parameterised as a positive electrode.",
+)
+
+
+def assumptions_table() -> str:
+    """Return every numeric assumption as a Markdown table (name, value, unit, kind, source)."""
+    lines = ["| name | value | unit | kind | source |", "|---|---|---|---|---|"]
+    for a in ASSUMPTIONS.values():
+        lines.append(f"| {a.name} | {a.value:.4g} | {a.unit} | {a.kind} | {a.source} |")
+    return "\n".join(lines)

@@ -1,0 +1,437 @@
+"""Design -> neutral cell-model quantities -> PyBaMM parameters: the only place PyBaMM names live.
+
+Two steps (alloy-anode-physics.md section 9, pybamm-findings.md section 6):
+
+1. :func:`cell_model_inputs` turns a :class:`~optloop.space.design.Design` and the materials
+   data of its actual composition into a :class:`CellModelInputs`: named physical quantities
+   with units, plus the capacity and lithium bookkeeping. No PyBaMM here.
+2. :func:`to_pybamm_inputs` turns those into the ``inputs`` dict of one built simulation, and
+   :func:`build_parameter_values` / :func:`model_options` give the model those inputs feed.
+
+Every constant comes from :mod:`optloop.evaluators.pybamm.assumptions`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+from optloop.evaluators.pybamm import assumptions as A
+from optloop.exceptions import InfeasibleDesignError
+from optloop.materials import (
+    LI_PARTIAL_MOLAR_VOLUME_CM3_MOL,
+    alloy_properties,
+    graphite_properties,
+    lithium_layer_capacity_mAh_cm2,
+)
+from optloop.space.design import Design
+
+__all__ = [
+    "CAPACITY_VARIABLE",
+    "INPUT_NAMES",
+    "CellModelInputs",
+    "build_parameter_values",
+    "cell_model_inputs",
+    "model_options",
+    "to_pybamm_inputs",
+    "validate_inputs",
+    "var_pts",
+]
+
+_CM_PER_M = 100.0
+_CM2_PER_M2 = 1e4
+_FARADAY = 96485.33212  # C/mol; only to convert c_max to mAh/cm3 consistently with materials
+_MAH_PER_MOL = _FARADAY / 3.6
+
+# --- PyBaMM names -----------------------------------------------------------------------------
+
+_P = "Primary: "
+_S = "Secondary: "
+_EPS_GR = _P + "Negative electrode active material volume fraction"
+_EPS_AL = _S + "Negative electrode active material volume fraction"
+_EPS_POS = "Positive electrode active material volume fraction"
+_C0_GR = _P + "Initial concentration in negative electrode [mol.m-3]"
+_C0_AL = _S + "Initial concentration in negative electrode [mol.m-3]"
+_C0_POS = "Initial concentration in positive electrode [mol.m-3]"
+_CMAX_GR = _P + "Maximum concentration in negative electrode [mol.m-3]"
+_CMAX_AL = _S + "Maximum concentration in negative electrode [mol.m-3]"
+_CMAX_POS = "Maximum concentration in positive electrode [mol.m-3]"
+_LAM_GR = _P + "Negative electrode LAM constant proportional term [s-1]"
+_LAM_AL = _S + "Negative electrode LAM constant proportional term [s-1]"
+_DSOL_AL = _S + "SEI solvent diffusivity [m2.s-1]"
+_DSOL_GR = _P + "SEI solvent diffusivity [m2.s-1]"
+_NOMINAL = "Nominal cell capacity [A.h]"
+_EXPANSION = "Alloy volume expansion"
+_OCP_SHIFT = "Alloy OCP shift [V]"
+
+#: The InputParameters of the built model: one simulation serves every design.
+INPUT_NAMES: tuple[str, ...] = (
+    _EPS_GR, _EPS_AL, _EPS_POS, _C0_GR, _C0_AL, _C0_POS, _CMAX_AL, _LAM_GR, _LAM_AL,
+    _DSOL_AL, _NOMINAL, _EXPANSION, _OCP_SHIFT,
+)
+#: Per-step discharge capacity (composites have no "Capacity [A.h]" summary variable).
+CAPACITY_VARIABLE = "Discharge capacity [A.h]"
+
+
+@dataclass(frozen=True)
+class CellModelInputs:
+    """The cell a design describes, as named physical quantities (no PyBaMM names).
+
+    Capacities are per electrode area (mAh/cm^2) of the usable window; thicknesses in m.
+    """
+
+    formula: str
+    carbon_thickness_m: float
+    carbon_solid_fraction: float
+    alloy_thickness_m: float
+    alloy_relative_density: float
+    alloy_amorphous: bool
+    alloy_max_concentration_mol_m3: float
+    alloy_volume_expansion: float
+    alloy_mean_potential_V: float
+    alloy_critical_thickness_m: float
+    alloy_damage_multiplier: float
+    alloy_lam_rate_per_fraction_s: float
+    alloy_sei_solvent_diffusivity_m2_s: float
+    graphite_max_concentration_mol_m3: float
+    positive_max_concentration_mol_m3: float
+    positive_thickness_m: float
+    positive_initial_stoichiometry: float
+    negative_initial_stoichiometry: float
+    alloy_capacity_mAh_cm2: float
+    carbon_capacity_mAh_cm2: float
+    negative_capacity_mAh_cm2: float
+    positive_capacity_mAh_cm2: float
+    lithium_layer_mAh_cm2: float
+    irreversible_loss_mAh_cm2: float
+    cyclable_lithium_mAh_cm2: float
+    np_ratio: float
+    np_ratio_with_reservoir: float
+    anode_active_mass_g_cm2: float
+    anode_theoretical_capacity_mAh_g: float
+    swollen_anode_thickness_m: float
+    stack_thickness_m: float
+    nominal_capacity_Ah: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+def _film_relative_density(method: str, conditions: dict[str, float]) -> float:
+    """Relative film density from the deposition method (and Ar pressure when sputtering)."""
+    if method == "sputtering":
+        p = conditions.get("pressure_Pa", A.SPUTTER_PRESSURE_DENSE_PA)
+        lo, hi = math.log(A.SPUTTER_PRESSURE_DENSE_PA), math.log(A.SPUTTER_PRESSURE_POROUS_PA)
+        f = min(1.0, max(0.0, (math.log(max(p, 1e-9)) - lo) / (hi - lo)))
+        return A.SPUTTER_DENSITY_DENSE + f * (A.SPUTTER_DENSITY_POROUS - A.SPUTTER_DENSITY_DENSE)
+    if method == "vapour_deposition":
+        return A.EVAPORATION_DENSITY
+    if method == "cvd":
+        return A.CVD_DENSITY
+    return A.PLATING_DENSITY
+
+
+def critical_thickness_m(expansion: float, amorphous: bool) -> float:
+    """Film thickness below which the alloy cycles nearly without mechanical loss.
+
+    h_c = h_c,a-Si * (1 if amorphous else f_cryst) * (beta_Si / beta)^2, capped.
+    """
+    base = A.CRITICAL_THICKNESS_AMORPHOUS_SI_M * (
+        1.0 if amorphous else A.CRYSTALLINE_CRITICAL_THICKNESS_FACTOR
+    )
+    if expansion <= 0.0:
+        return A.CRITICAL_THICKNESS_MAX_M
+    return min(A.CRITICAL_THICKNESS_MAX_M, base * (A.REFERENCE_EXPANSION_SI / expansion) ** 2)
+
+
+@lru_cache(maxsize=8)
+def _positive_max_concentration(parameter_set: str) -> float:
+    import pybamm
+
+    return float(pybamm.ParameterValues(parameter_set)[_CMAX_POS])
+
+
+def cell_model_inputs(
+    design: Design, *, parameter_set: str = "Chen2020_composite"
+) -> CellModelInputs:
+    """Map a design to the physical quantities of the cell model.
+
+    Raises:
+        InfeasibleDesignError: When the design cannot be simulated meaningfully (unsupported
+            positive electrode, N/P below the plating limit, no cyclable lithium, ...); each
+            message names the quantity, its value and the limit.
+    """
+    problems: list[str] = []
+    if design.cell.positive_electrode != "NMC811":
+        raise InfeasibleDesignError(
+            [
+                f"cell.positive_electrode={design.cell.positive_electrode!r}: the PyBaMM "
+                "evaluator parameterises only NMC811 (Chen2020)"
+            ]
+        )
+    graphite = graphite_properties()
+    # Carbon layer.
+    if design.carbon_layer is not None:
+        t_c = design.carbon_layer.thickness_um * 1e-6
+        solid_c = 1.0 - design.carbon_layer.porosity
+    else:
+        t_c, solid_c = 0.0, 0.0
+    q_c = graphite.volumetric_capacity_mAh_cm3 * solid_c * t_c * _CM_PER_M
+    mass_c = graphite.density_g_cm3 * solid_c * t_c * _CM_PER_M
+
+    # Alloy layer, from the materials data of its actual composition.
+    layer = design.alloy_layer
+    if layer is not None:
+        props = alloy_properties(layer.composition, layer.oxygen_ratio)
+        t_a = layer.thickness_um * 1e-6
+        rho = _film_relative_density(layer.method, dict(layer.conditions))
+        amorphous = layer.structure == "amorphous"
+        formula = props.formula
+        cmax_a = props.max_concentration_mol_m3
+        beta = props.volume_expansion
+        potential = props.mean_potential_V
+        q_a = props.volumetric_capacity_mAh_cm3 * rho * t_a * _CM_PER_M
+        mass_a = props.density_g_cm3 * rho * t_a * _CM_PER_M
+        icl_film = (
+            A.FILM_FIRST_CYCLE_LOSS_AMORPHOUS if amorphous else A.FILM_FIRST_CYCLE_LOSS_CRYSTALLINE
+        ) + (1.0 - rho)
+        q_irr_a = icl_film * q_a + props.irreversible_capacity_mAh_g * mass_a
+    else:
+        props = None
+        t_a, rho, amorphous, formula = 0.0, 1.0, True, "none"
+        si = alloy_properties({"Si": 1.0})
+        cmax_a, beta, potential = si.max_concentration_mol_m3, si.volume_expansion, 0.4
+        q_a = mass_a = q_irr_a = 0.0
+
+    h_c = critical_thickness_m(beta, amorphous)
+    damage = 1.0 + (t_a / h_c) ** A.THICKNESS_DAMAGE_EXPONENT if t_a > 0 else 0.0
+    lam_rel = A.ALLOY_LAM_RATE_PER_FRACTION_S * damage * rho**A.POROUS_BUFFER_EXPONENT
+    d_sol = (
+        A.ALLOY_SEI_SOLVENT_DIFFUSIVITY_M2_S
+        * (A.AMORPHOUS_SEI_FACTOR if amorphous else 1.0)
+        / rho
+    )
+
+    q_neg = q_a + q_c
+    if q_neg <= 0.0:
+        raise InfeasibleDesignError(["negative electrode stores no lithium (capacity 0 mAh/cm2)"])
+    if design.cell.np_ratio is not None:
+        q_pos = q_neg / design.cell.np_ratio
+    else:
+        q_pos = float(design.cell.positive_loading_mAh_cm2 or 0.0)
+    window = A.POSITIVE_STO_DISCHARGED - A.POSITIVE_STO_CHARGED
+    q_pos_total = q_pos / window
+    cmax_p = _positive_max_concentration(parameter_set)
+    pos_vol_cap = cmax_p * _MAH_PER_MOL / 1e6 * window  # mAh/cm3 of positive solid
+    l_pos = q_pos / (pos_vol_cap * A.POSITIVE_SOLID_FRACTION) / _CM_PER_M
+
+    q_pre = lithium_layer_capacity_mAh_cm2(
+        design.lithium_layer.thickness_um if design.lithium_layer else 0.0
+    )
+    q_irr = q_irr_a + A.GRAPHITE_FIRST_CYCLE_LOSS * q_c
+    q_li = A.POSITIVE_STO_DISCHARGED * q_pos_total + q_pre - q_irr
+    np_ratio = q_neg / q_pos
+    np_res = q_neg / (q_pos + max(0.0, q_pre - q_irr))
+    if q_li <= A.POSITIVE_STO_DISCHARGED * q_pos_total:
+        sto_p0 = q_li / q_pos_total
+        sto_n0 = A.NEGATIVE_STO_FLOOR
+    else:
+        sto_p0 = A.POSITIVE_STO_DISCHARGED
+        sto_n0 = A.NEGATIVE_STO_FLOOR + (q_li - A.POSITIVE_STO_DISCHARGED * q_pos_total) / q_neg
+    cyclable = q_li - A.POSITIVE_STO_CHARGED * q_pos_total
+    if cyclable <= 0.05 * q_pos:
+        problems.append(
+            f"first-cycle lithium loss {q_irr:.3g} mAh/cm2 (film, graphite and oxide) leaves "
+            f"{max(cyclable, 0.0):.3g} mAh/cm2 cyclable against a positive window of "
+            f"{q_pos:.3g} mAh/cm2; needs >5 %: add a lithium layer or less oxygen"
+        )
+    if np_res < A.MIN_NP_RATIO:
+        problems.append(
+            f"N/P including the Li reservoir is {np_res:.3g} (N/P {np_ratio:.3g}, Li layer "
+            f"{q_pre:.3g} mAh/cm2, first-cycle loss {q_irr:.3g} mAh/cm2); below "
+            f"{A.MIN_NP_RATIO:g} lithium plates: plating risk"
+        )
+    if problems:
+        raise InfeasibleDesignError(problems)
+
+    swollen = t_c * (1.0 + graphite.volume_expansion) + t_a * (1.0 + beta)
+    t_li = design.lithium_layer.thickness_um * 1e-6 if design.lithium_layer else 0.0
+    as_built = t_c + t_a + t_li
+    anode = max(swollen, as_built)
+    stack = (
+        A.NEGATIVE_COLLECTOR_THICKNESS_M + anode + A.SEPARATOR_THICKNESS_M + l_pos
+        + A.POSITIVE_COLLECTOR_THICKNESS_M
+    )
+    mass = mass_a + mass_c
+    return CellModelInputs(
+        formula=formula,
+        carbon_thickness_m=t_c,
+        carbon_solid_fraction=solid_c,
+        alloy_thickness_m=t_a,
+        alloy_relative_density=rho,
+        alloy_amorphous=amorphous,
+        alloy_max_concentration_mol_m3=cmax_a,
+        alloy_volume_expansion=beta,
+        alloy_mean_potential_V=potential,
+        alloy_critical_thickness_m=h_c,
+        alloy_damage_multiplier=damage,
+        alloy_lam_rate_per_fraction_s=lam_rel,
+        alloy_sei_solvent_diffusivity_m2_s=d_sol,
+        graphite_max_concentration_mol_m3=graphite.max_concentration_mol_m3,
+        positive_max_concentration_mol_m3=cmax_p,
+        positive_thickness_m=l_pos,
+        positive_initial_stoichiometry=sto_p0,
+        negative_initial_stoichiometry=sto_n0,
+        alloy_capacity_mAh_cm2=q_a,
+        carbon_capacity_mAh_cm2=q_c,
+        negative_capacity_mAh_cm2=q_neg,
+        positive_capacity_mAh_cm2=q_pos,
+        lithium_layer_mAh_cm2=q_pre,
+        irreversible_loss_mAh_cm2=q_irr,
+        cyclable_lithium_mAh_cm2=cyclable,
+        np_ratio=np_ratio,
+        np_ratio_with_reservoir=np_res,
+        anode_active_mass_g_cm2=mass,
+        anode_theoretical_capacity_mAh_g=q_neg / mass if mass > 0 else 0.0,
+        swollen_anode_thickness_m=anode,
+        stack_thickness_m=stack,
+        nominal_capacity_Ah=q_pos * A.ELECTRODE_AREA_M2 * _CM2_PER_M2 / 1000.0,
+    )
+
+
+def to_pybamm_inputs(cmi: CellModelInputs) -> dict[str, float]:
+    """Return the ``inputs`` of the built simulation for one cell (thickness via ε·t/L_ref)."""
+    l_ref = A.NEGATIVE_MESH_THICKNESS_M
+    floor = A.VOLUME_FRACTION_FLOOR
+    eps_gr = max(floor, cmi.carbon_solid_fraction * cmi.carbon_thickness_m / l_ref)
+    eps_al = max(floor, cmi.alloy_relative_density * cmi.alloy_thickness_m / l_ref)
+    eps_pos = A.POSITIVE_SOLID_FRACTION * cmi.positive_thickness_m / A.POSITIVE_MESH_THICKNESS_M
+    # Without an alloy layer the floor phase carries 1 % of Si's c_max so it stores ~nothing.
+    cmax_al = cmi.alloy_max_concentration_mol_m3 * (1.0 if cmi.alloy_thickness_m > 0 else 0.01)
+    sto_n = cmi.negative_initial_stoichiometry
+    return {
+        _EPS_GR: eps_gr,
+        _EPS_AL: eps_al,
+        _EPS_POS: eps_pos,
+        _C0_GR: sto_n * cmi.graphite_max_concentration_mol_m3,
+        _C0_AL: sto_n * cmax_al,
+        _C0_POS: cmi.positive_initial_stoichiometry * cmi.positive_max_concentration_mol_m3,
+        _CMAX_AL: cmax_al,
+        _LAM_GR: A.GRAPHITE_LAM_RATE_PER_FRACTION_S * eps_gr,
+        _LAM_AL: cmi.alloy_lam_rate_per_fraction_s * eps_al,
+        _DSOL_AL: cmi.alloy_sei_solvent_diffusivity_m2_s,
+        _NOMINAL: cmi.nominal_capacity_Ah,
+        _EXPANSION: cmi.alloy_volume_expansion,
+        _OCP_SHIFT: cmi.alloy_mean_potential_V - A.SI_OCP_REFERENCE_POTENTIAL_V,
+    }
+
+
+def validate_inputs(inputs: dict[str, float]) -> list[str]:
+    """Check the PyBaMM inputs before solving (pybamm-findings.md section 5); return problems."""
+    problems = []
+    for name, value in inputs.items():
+        if not math.isfinite(value):
+            problems.append(f"input {name!r} is {value!r}; must be finite")
+    for name in (_EPS_GR, _EPS_AL, _EPS_POS):
+        v = inputs[name]
+        if not 0.0 < v <= 1.0:
+            problems.append(f"{name} = {v:.4g} on the fixed mesh; must be in (0, 1]")
+    if inputs[_EPS_GR] + inputs[_EPS_AL] > 1.0:
+        problems.append(
+            f"negative solid fractions sum to {inputs[_EPS_GR] + inputs[_EPS_AL]:.4g} > 1 "
+            "on the fixed mesh: anode too thick"
+        )
+    sto_n = inputs[_C0_AL] / inputs[_CMAX_AL]
+    if not 0.0 < sto_n <= A.NEGATIVE_STO_MAX:
+        problems.append(
+            f"initial negative stoichiometry {sto_n:.4g} outside (0, {A.NEGATIVE_STO_MAX:g}]: "
+            "too much lithium for the anode (plating risk)"
+        )
+    if inputs[_NOMINAL] <= 0.0:
+        problems.append(f"nominal capacity {inputs[_NOMINAL]:.4g} Ah must be > 0")
+    return problems
+
+
+# --- The model --------------------------------------------------------------------------------
+
+
+def model_options() -> dict[str, Any]:
+    """Return the PyBaMM model options (pybamm-findings.md section 6)."""
+    return {
+        "particle phases": ("2", "1"),
+        "SEI": "solvent-diffusion limited",
+        "particle mechanics": ("swelling only", "none"),
+        "loss of active material": ("stress-driven", "none"),
+    }
+
+
+def var_pts(coarse: bool) -> dict[str, int] | None:
+    """Return the coarse mesh (2.4x faster, findings section 2), or None for PyBaMM's default."""
+    if not coarse:
+        return None
+    return {"x_n": 8, "x_s": 5, "x_p": 8, "r_n": 10, "r_n_prim": 10, "r_n_sec": 10, "r_p": 10}
+
+
+def build_parameter_values(parameter_set: str = "Chen2020_composite") -> Any:
+    """Return the ParameterValues of the built model, with every design quantity an input."""
+    import pybamm
+
+    pv = pybamm.ParameterValues(parameter_set)
+    try:
+        si_ocp = pv[_S + "Negative electrode OCP [V]"]
+    except KeyError as exc:
+        raise InfeasibleDesignError(
+            [f"parameter set {parameter_set!r} has no two-phase negative electrode ({exc})"]
+        ) from None
+    okane = pybamm.ParameterValues("OKane2022")
+
+    def alloy_ocp(sto: Any) -> Any:
+        return si_ocp(sto) + pybamm.InputParameter(_OCP_SHIFT)
+
+    def alloy_volume_change(sto: Any) -> Any:
+        return pybamm.InputParameter(_EXPANSION) * sto
+
+    def alloy_young_modulus(sto: Any, T: Any) -> Any:
+        return A.ALLOY_YOUNG_MODULUS_DELITHIATED_PA * (1.0 - A.ALLOY_MODULUS_SOFTENING * sto)
+
+    update: dict[str, Any] = {
+        _P + "Negative electrode Poisson's ratio": A.GRAPHITE_POISSON_RATIO,
+        _P + "Negative electrode Young's modulus [Pa]": A.GRAPHITE_YOUNG_MODULUS_PA,
+        _P + "Negative electrode partial molar volume [m3.mol-1]": (
+            A.GRAPHITE_PARTIAL_MOLAR_VOLUME_M3_MOL
+        ),
+        _P + "Negative electrode reference concentration for free of deformation [mol.m-3]": 0.0,
+        _P + "Negative electrode volume change": okane["Negative electrode volume change"],
+        _P + "Negative electrode LAM constant exponential term": A.LAM_EXPONENT,
+        _P + "Negative electrode critical stress [Pa]": A.GRAPHITE_CRITICAL_STRESS_PA,
+        _S + "Negative electrode Poisson's ratio": A.ALLOY_POISSON_RATIO,
+        _S + "Negative electrode Young's modulus [Pa]": alloy_young_modulus,
+        _S + "Negative electrode partial molar volume [m3.mol-1]": (
+            LI_PARTIAL_MOLAR_VOLUME_CM3_MOL * 1e-6
+        ),
+        _S + "Negative electrode reference concentration for free of deformation [mol.m-3]": 0.0,
+        _S + "Negative electrode volume change": alloy_volume_change,
+        _S + "Negative electrode LAM constant exponential term": A.LAM_EXPONENT,
+        _S + "Negative electrode critical stress [Pa]": A.ALLOY_CRITICAL_STRESS_PA,
+        _S + "Negative electrode OCP [V]": alloy_ocp,
+        _S + "Negative particle diffusivity [m2.s-1]": A.ALLOY_DIFFUSIVITY_M2_S,
+        _CMAX_GR: graphite_properties().max_concentration_mol_m3,
+        _DSOL_GR: A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S,
+        "Negative electrode thickness [m]": A.NEGATIVE_MESH_THICKNESS_M,
+        "Positive electrode thickness [m]": A.POSITIVE_MESH_THICKNESS_M,
+    }
+    for key in (
+        "Positive electrode partial molar volume [m3.mol-1]",
+        "Positive electrode Young's modulus [Pa]",
+        "Positive electrode Poisson's ratio",
+        "Positive electrode reference concentration for free of deformation [mol.m-3]",
+        "Positive electrode volume change",
+    ):
+        update[key] = okane[key]
+    for name in INPUT_NAMES:
+        update[name] = "[input]"
+    pv.update(update, check_already_exists=False)
+    return pv

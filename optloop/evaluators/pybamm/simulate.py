@@ -1,0 +1,257 @@
+"""One built PyBaMM simulation per worker; chunked cycling to 80 % or the cycle cap.
+
+:class:`CellSimulator` builds the model once (per chunk length) and solves every design through
+its input parameters, in chunks of ``chunk_cycles`` with ``starting_solution``, stopping after
+the chunk in which capacity fell below the end-of-life fraction. It never raises for a design:
+every failure comes back as a :class:`SimulationOutcome` with ``ok=False`` and a reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optloop.data.bdf import build_bdf_frame
+from optloop.data.metrics import compute_metrics
+from optloop.evaluators.pybamm import assumptions as A
+from optloop.evaluators.pybamm.mapping import (
+    CAPACITY_VARIABLE,
+    CellModelInputs,
+    build_parameter_values,
+    cell_model_inputs,
+    model_options,
+    to_pybamm_inputs,
+    validate_inputs,
+    var_pts,
+)
+from optloop.evaluators.pybamm.options import PybammOptions
+from optloop.exceptions import DesignError
+from optloop.space.design import Design
+
+__all__ = ["CellSimulator", "SimulationOutcome", "design_metrics"]
+
+_REASON_CHARS = 600
+
+
+@dataclass
+class SimulationOutcome:
+    """The result of simulating one design: metrics and data, or a failure reason."""
+
+    ok: bool
+    reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    censored: dict[str, bool] = field(default_factory=dict)
+    frame: pd.DataFrame | None = None
+    cell: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= _REASON_CHARS else text[:_REASON_CHARS] + " ..."
+
+
+class _Timeout(Exception):
+    pass
+
+
+class CellSimulator:
+    """Holds the built model and its simulations; :meth:`run` evaluates one design."""
+
+    def __init__(self, options: PybammOptions | None = None) -> None:
+        import pybamm
+
+        self.options = options or PybammOptions()
+        t0 = time.perf_counter()
+        self._pybamm = pybamm
+        cls = getattr(pybamm.lithium_ion, self.options.model)
+        self._model = cls(model_options())
+        self._parameter_values = build_parameter_values(self.options.parameter_set)
+        self._sims: dict[int, Any] = {}
+        self.build_seconds = time.perf_counter() - t0
+        self._sim(self.options.chunk_cycles)
+        self.build_seconds = time.perf_counter() - t0
+
+    def _sim(self, n_cycles: int) -> Any:
+        """Return the simulation of an ``n_cycles`` experiment, building it on first use."""
+        sim = self._sims.get(n_cycles)
+        if sim is None:
+            pybamm = self._pybamm
+            experiment = pybamm.Experiment([self.options.protocol.cycle_steps()] * n_cycles)
+            sim = pybamm.Simulation(
+                self._model,
+                parameter_values=self._parameter_values,
+                experiment=experiment,
+                solver=pybamm.IDAKLUSolver(),
+                var_pts=var_pts(self.options.coarse_mesh),
+            )
+            sim.build_for_experiment()
+            self._sims[n_cycles] = sim
+        return sim
+
+    def run(
+        self,
+        design: Design | dict[str, Any],
+        fidelity: str = "screen",
+        *,
+        timeout_s: float | None = None,
+    ) -> SimulationOutcome:
+        """Simulate a design; every failure is returned as an outcome, never raised."""
+        t_start = time.perf_counter()
+        limit = self.options.timeout_s if timeout_s is None else timeout_s
+        try:
+            n_total = self.options.cycles_for(fidelity)
+            if not isinstance(design, Design):
+                design = Design.from_dict(design)
+            cmi = cell_model_inputs(design, parameter_set=self.options.parameter_set)
+        except DesignError as exc:
+            return SimulationOutcome(ok=False, reason="rejected before solving: " + str(exc))
+        except Exception as exc:  # noqa: BLE001 - materials or option errors become data
+            return SimulationOutcome(ok=False, reason="rejected before solving: " + _short(exc))
+        inputs = to_pybamm_inputs(cmi)
+        problems = validate_inputs(inputs)
+        if problems:
+            return SimulationOutcome(
+                ok=False,
+                reason="rejected before solving: " + "; ".join(problems),
+                cell=cmi.to_dict(),
+            )
+        outcome = SimulationOutcome(ok=False, cell=cmi.to_dict())
+        try:
+            sol, notes = self._cycle(inputs, n_total, t_start, limit)
+            outcome.notes.extend(notes)
+            t_solved = time.perf_counter()
+            outcome.frame = _bdf_frame(sol)
+            metrics = compute_metrics(
+                outcome.frame,
+                cell="full",
+                reference="first",
+                threshold=self.options.end_of_life_fraction,
+                planned_cycles=n_total,
+            )
+            outcome.metrics, outcome.censored = design_metrics(cmi, metrics, outcome.frame)
+            outcome.ok = True
+            outcome.timings["solve_s"] = t_solved - t_start
+        except _Timeout as exc:
+            outcome.reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 - every solver/model error is a failed evaluation
+            outcome.reason = "simulation failed: " + _short(exc)
+        outcome.timings["total_s"] = time.perf_counter() - t_start
+        return outcome
+
+    def _cycle(
+        self, inputs: dict[str, float], n_total: int, t_start: float, limit: float
+    ) -> tuple[Any, list[str]]:
+        """Solve chunk by chunk until below end of life or ``n_total`` cycles; check each."""
+        chunk = self.options.chunk_cycles
+        sol = None
+        done = 0
+        q_first: float | None = None
+        notes: list[str] = []
+        while done < n_total:
+            n = min(chunk, n_total - done)
+            sol = self._sim(n).solve(inputs=inputs, starting_solution=sol)
+            cycles = list(sol.cycles)
+            caps = [_discharge_capacity(c) for c in cycles[done:]]
+            if q_first is None and caps and caps[0] is not None:
+                q_first = caps[0]
+            if len(cycles) < done + n or any(c is None for c in caps):
+                # The experiment stopped early or skipped a step. Acceptable only if the cell
+                # had already reached end of life (its cycle life is then known).
+                known = [c for c in caps if c is not None]
+                reached = q_first is not None and any(
+                    c < self.options.end_of_life_fraction * q_first for c in known
+                )
+                detail = (
+                    f"ran {len(cycles)} of {done + n} requested cycles "
+                    f"(termination: {getattr(sol, 'termination', '?')})"
+                )
+                if not reached:
+                    raise RuntimeError(detail + " before reaching end of life")
+                notes.append(detail + " after end of life; data kept up to the last full cycle")
+                break
+            done += n
+            if q_first is None or not math.isfinite(q_first) or q_first <= 0:
+                raise RuntimeError(f"first cycle delivered {q_first!r} Ah")
+            if min(c for c in caps if c is not None) < self.options.end_of_life_fraction * q_first:
+                break
+            if time.perf_counter() - t_start > limit and done < n_total:
+                raise _Timeout(
+                    f"timeout: wall-time limit {limit:g} s reached after {done} of {n_total} "
+                    "cycles"
+                )
+        return sol, notes
+
+
+def _discharge_capacity(cycle: Any) -> float | None:
+    """Discharge capacity of a cycle's last step, None if a step is missing or empty."""
+    if cycle is None:
+        return None
+    steps = getattr(cycle, "steps", None)
+    if not steps or len(steps) < 3:
+        return None
+    for step in steps:
+        if step is None or type(step).__name__ == "EmptySolution":
+            return None
+    q = steps[-1][CAPACITY_VARIABLE].entries
+    return float(q[-1] - q[0])
+
+
+def _bdf_frame(sol: Any) -> pd.DataFrame:
+    """Turn the solution's complete cycles into a BDF frame (current positive = charge)."""
+    t, v, i, cyc, stp = [], [], [], [], []
+    for k, cycle in enumerate(sol.cycles, start=1):
+        if _discharge_capacity(cycle) is None:
+            break
+        for s, step in enumerate(cycle.steps, start=1):
+            tt = step["Time [s]"].entries
+            t.append(tt)
+            v.append(step["Voltage [V]"].entries)
+            i.append(-step["Current [A]"].entries)
+            cyc.append(np.full(tt.shape, k))
+            stp.append(np.full(tt.shape, s))
+    return build_bdf_frame(
+        np.concatenate(t), np.concatenate(v), np.concatenate(i), np.concatenate(cyc),
+        np.concatenate(stp),
+    )
+
+
+def _first_discharge_energy_Wh(frame: pd.DataFrame) -> float:
+    first = frame[frame["Cycle Count / 1"] == frame["Cycle Count / 1"].iloc[0]]
+    cur = first["Current / A"].to_numpy()
+    volt = first["Voltage / V"].to_numpy()
+    tt = first["Test Time / s"].to_numpy()
+    power = np.where(cur < 0, -cur * volt, 0.0)
+    return float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(tt)) / 3600.0)
+
+
+def design_metrics(
+    cmi: CellModelInputs, metrics: Any, frame: pd.DataFrame
+) -> tuple[dict[str, float], dict[str, bool]]:
+    """Return the evaluation's metrics (names carry units) and which are censored."""
+    area_cm2 = A.ELECTRODE_AREA_M2 * 1e4
+    q1 = float(metrics.capacity_Ah[0])
+    areal = q1 * 1000.0 / area_cm2
+    energy = _first_discharge_energy_Wh(frame)
+    stack_volume_L = A.ELECTRODE_AREA_M2 * cmi.stack_thickness_m * 1000.0
+    out = {
+        "discharge_capacity_Ah": q1,
+        "areal_capacity_mAh_cm2": areal,
+        "anode_specific_capacity_mAh_g": areal / cmi.anode_active_mass_g_cm2,
+        "anode_theoretical_capacity_mAh_g": cmi.anode_theoretical_capacity_mAh_g,
+        "energy_density_Wh_L": energy / stack_volume_L,
+        "discharge_energy_Wh": energy,
+        "first_cycle_efficiency": q1 / cmi.nominal_capacity_Ah,
+        "cycle_life": float(metrics.cycle_life),
+        "capacity_retention_final": float(metrics.capacity_retention_final),
+        "cycles_simulated": float(metrics.cycles_completed),
+        "np_ratio": cmi.np_ratio,
+        "swollen_stack_thickness_um": cmi.stack_thickness_m * 1e6,
+    }
+    return out, {"cycle_life": bool(metrics.cycle_life_censored)}

@@ -1,0 +1,537 @@
+"""The proposal engine: Sobol designs first, then Bayesian optimisation.
+
+:class:`Optimiser` knows the design space, the objectives and the outcome constraints;
+it is given the finished observations and the pending (running) designs and returns the
+next batch. It keeps no campaign state of its own: the same seed and the same data give
+the same proposals, whichever process asks. (It caches the Sobol sequence and a fixed part
+of the candidate pool, both functions of the seed only, so keeping one instance alive
+between proposals saves time.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.models import ModelListGP
+from botorch.models.gpytorch import GPyTorchModel
+from botorch.optim import optimize_acqf_discrete
+from botorch.utils.sampling import manual_seed
+
+from optloop.config.models import Objective, OutcomeConstraint
+from optloop.exceptions import InfeasibleDesignError
+from optloop.optimiser.acquisition import (
+    ConstraintSpec,
+    build_acquisition,
+    predict,
+    success_probability,
+)
+from optloop.optimiser.candidates import mutate, unique_feasible
+from optloop.optimiser.features import FeatureMap
+from optloop.optimiser.initial import SobolDesigns
+from optloop.optimiser.surrogate import (
+    DTYPE,
+    SUCCESS,
+    FittedSurrogate,
+    MetricData,
+    fit_metric_model,
+    fit_success_model,
+)
+from optloop.optimiser.types import Observation, Proposal, ProposalTiming
+from optloop.space.design import Design
+from optloop.space.space import DesignSpace
+
+__all__ = ["Optimiser", "OptimiserSettings"]
+
+log = logging.getLogger(__name__)
+
+# Purposes of derived seeds.
+_FIT, _ACQ, _FRESH, _MUTATE, _POOL = range(5)
+
+
+@dataclass(frozen=True)
+class OptimiserSettings:
+    """Tuning knobs of the BO phase.
+
+    The defaults meet the latency target (``experiments/results/bench_optimiser.md``).
+    """
+
+    kernel: str = "rbf"
+    """``"rbf"`` (SingleTaskGP, ARD RBF on all features) or ``"mixed"`` (MixedSingleTaskGP)."""
+    mc_samples: int = 128
+    """Quasi-MC samples of the acquisition."""
+    static_pool: int = 768
+    """Feasible random designs drawn once per optimiser (from the seed) for every pool."""
+    fresh_pool: int = 256
+    """Feasible random designs drawn anew for each proposal."""
+    incumbents: int = 8
+    """Best (or Pareto-optimal) observed designs whose mutations join the pool."""
+    mutations_per_incumbent: int = 48
+    """Mutation attempts per incumbent (infeasible ones are dropped)."""
+    local_search_rounds: int = 2
+    """Rounds of mutating the top-scoring candidates before the batch is chosen."""
+    local_search_top: int = 8
+    """Candidates mutated per local-search round."""
+    local_search_mutations: int = 24
+    """Mutation attempts per candidate and round."""
+    max_fit_points: int = 300
+    """Above this many observations, hyperparameters are fitted on a subset of this size
+    and the GP conditioned on all (see :mod:`optloop.optimiser.surrogate`)."""
+    fit_maxiter: int = 200
+    """L-BFGS-B iterations per hyperparameter fit."""
+    max_inducing: int = 128
+    """Most inducing points of the failure classifier (failures first)."""
+    min_points: int = 3
+    """Observations of every objective needed before the BO phase can start."""
+    log_metrics: tuple[str, ...] = ("cycle_life",)
+    """Positive, skewed metrics modelled as log(y)."""
+    shortlist: int = 256
+    """Best single-point candidates among which the q-batch is chosen greedily."""
+    torch_threads: int | None = 1
+    """Torch threads while proposing (restored after); None leaves torch's setting."""
+    eta: float = 1e-2
+    """Sigmoid temperature of the constraints (slack in units of the metric's spread)."""
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _derive(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) % 2**32 for p in parts]).generate_state(1)[0])
+
+
+def _pareto_order(values: np.ndarray, limit: int) -> np.ndarray:
+    """Return row indices by non-dominated front (maximisation), then by first column.
+
+    Peeling stops once ``limit`` rows are ordered.
+    """
+    n = values.shape[0]
+    remaining = np.arange(n)
+    order: list[int] = []
+    while remaining.size and len(order) < limit:
+        v = values[remaining]
+        ge = (v[:, None, :] >= v[None, :, :]).all(-1)
+        gt = (v[:, None, :] > v[None, :, :]).any(-1)
+        dominated = (ge & gt).any(0)
+        front = remaining[~dominated]
+        front = front[np.argsort(-values[front, 0], kind="stable")]
+        order.extend(int(i) for i in front)
+        remaining = remaining[dominated]
+    return np.array(order, dtype=int)
+
+
+@dataclass
+class _Data:
+    designs: list[Design]
+    X: np.ndarray  # features of encodable observations
+    obs: list[Observation]
+
+
+class Optimiser:
+    """Propose batches of feasible anode designs for a campaign's objectives.
+
+    Args:
+        space: The design space; every proposal passes all of its rules.
+        objectives: One objective (qLogNEI) or several (qLogNEHVI with their references).
+        outcome_constraints: Bounds on metrics a design must meet to count.
+        initial_designs: Feasible observations (plus pending designs) before BO starts.
+        seed: The one seed of everything random here.
+        settings: BO tuning knobs (small ones make tests fast).
+    """
+
+    def __init__(
+        self,
+        space: DesignSpace,
+        objectives: list[Objective],
+        outcome_constraints: list[OutcomeConstraint],
+        *,
+        initial_designs: int,
+        seed: int,
+        settings: OptimiserSettings | None = None,
+    ) -> None:
+        if not objectives:
+            raise ValueError("objectives is empty; the optimiser needs at least one objective")
+        if initial_designs < 0:
+            raise ValueError(f"initial_designs = {initial_designs}; need >= 0")
+        self.space = space
+        self.objectives = list(objectives)
+        self.outcome_constraints = list(outcome_constraints)
+        self.initial_designs = initial_designs
+        self.seed = seed
+        self.settings = settings or OptimiserSettings()
+        if self.settings.kernel not in ("rbf", "mixed"):
+            raise ValueError(f"settings.kernel = {self.settings.kernel!r}; use 'rbf' or 'mixed'")
+        self.features = FeatureMap(space)
+        self._sobol = SobolDesigns(space, seed)
+        self._static: list[Design] | None = None
+        names = [o.name for o in self.objectives]
+        self._metrics = names + [
+            c.metric
+            for i, c in enumerate(self.outcome_constraints)
+            if c.metric not in names
+            and c.metric not in [x.metric for x in self.outcome_constraints[:i]]
+        ]
+        self._template = np.zeros(space.encoder.dim)
+
+    # ----------------------------------------------------------------------------- public
+
+    def propose(
+        self,
+        observations: Sequence[Observation],
+        pending: Sequence[Design],
+        n: int,
+        *,
+        iteration: int = 0,
+    ) -> tuple[list[Proposal], ProposalTiming]:
+        """Propose ``n`` new feasible designs, none equal to an observed or pending one.
+
+        Sobol designs while fewer than ``initial_designs`` feasible observations and pending
+        designs exist (or while no surrogate can be fitted), BoTorch proposals after; a
+        batch may hold both, Sobol first.
+        """
+        if n < 0:
+            raise ValueError(f"n = {n}; need n >= 0")
+        with _torch_threads(self.settings.torch_threads):
+            return self._propose(observations, pending, n, iteration)
+
+    def _propose(
+        self,
+        observations: Sequence[Observation],
+        pending: Sequence[Design],
+        n: int,
+        iteration: int,
+    ) -> tuple[list[Proposal], ProposalTiming]:
+        t0 = time.perf_counter()
+        exclude = {o.design.key() for o in observations} | {d.key() for d in pending}
+        n_done = sum(not self.space.violations(o.design) for o in observations) + len(pending)
+        n_sobol = min(n, max(0, self.initial_designs - n_done))
+        sobol = self._sobol.take(n_sobol, exclude) if n_sobol else []
+        t_sobol = time.perf_counter() - t0
+        proposals = [Proposal(d, "sobol", {}, None, i) for i, d in enumerate(sobol)]
+        remaining = n - len(proposals)
+        if remaining == 0:
+            return proposals, ProposalTiming(
+                0.0, t_sobol, len(observations), self._sobol.points_examined, 0, "sobol"
+            )
+        t1 = time.perf_counter()
+        data = self._encode_observations(observations)
+        surrogate = None
+        try:
+            with manual_seed(_derive(self.seed, iteration, len(observations), _FIT)):
+                surrogate = self._fit(data, iteration)
+        except Exception as exc:  # noqa: BLE001 - any fitting failure falls back to Sobol
+            log.warning(
+                "surrogate fit failed (%s: %s); proposing Sobol designs", type(exc).__name__, exc
+            )
+        fit_s = time.perf_counter() - t1
+        if surrogate is None:
+            exclude |= {d.key() for d in sobol}
+            more = self._sobol.take(remaining, exclude)
+            proposals += [
+                Proposal(d, "sobol", {}, None, len(proposals) + i) for i, d in enumerate(more)
+            ]
+            return proposals, ProposalTiming(
+                fit_s,
+                time.perf_counter() - t0 - fit_s,
+                len(observations),
+                self._sobol.points_examined,
+                0,
+                "sobol",
+            )
+        t2 = time.perf_counter()
+        bo, n_cand = self._bo(
+            surrogate,
+            data,
+            list(pending) + sobol,
+            exclude | {d.key() for d in sobol},
+            remaining,
+            iteration,
+            len(observations),
+        )
+        proposals += [
+            Proposal(
+                p.design,
+                p.origin,
+                p.predictions,
+                p.acquisition_value,
+                len(sobol) + i,
+                p.success_probability,
+            )
+            for i, p in enumerate(bo)
+        ]
+        acq_s = time.perf_counter() - t2 + t_sobol
+        return proposals, ProposalTiming(
+            fit_s,
+            acq_s,
+            len(observations),
+            n_cand,
+            surrogate.n_training,
+            "mixed" if sobol else "botorch",
+        )
+
+    # ----------------------------------------------------------------------------- fitting
+
+    def _encode_observations(self, observations: Sequence[Observation]) -> _Data:
+        rows, kept, designs = [], [], []
+        for o in observations:
+            try:
+                rows.append(self.features.encode([o.design])[0])
+            except ValueError as exc:
+                log.warning("observation left out: its design cannot be encoded (%s)", exc)
+                continue
+            kept.append(o)
+            designs.append(o.design)
+        X = np.stack(rows) if rows else np.zeros((0, self.features.dim))
+        return _Data(designs, X, kept)
+
+    def _metric_data(self, data: _Data, name: str) -> MetricData | None:
+        idx, vals, cens = [], [], []
+        for i, o in enumerate(data.obs):
+            v = o.outcomes.get(name)
+            if o.failed or v is None or not math.isfinite(v):
+                continue
+            idx.append(i)
+            vals.append(float(v))
+            cens.append(bool(o.censored.get(name, False)))
+        if len(idx) < self.settings.min_points:
+            return None
+        y = np.array(vals)
+        use_log = name in self.settings.log_metrics and bool((y > 0).all())
+        objective = next((o for o in self.objectives if o.name == name), None)
+        if use_log and objective is not None and objective.reference <= 0:
+            use_log = False
+        for c in self.outcome_constraints:
+            if use_log and c.metric == name and c.value <= 0:
+                use_log = False
+        return MetricData(
+            name,
+            data.X[idx],
+            np.log(y) if use_log else y,
+            np.array(cens, dtype=bool),
+            use_log,
+            None if objective is None else objective.direction == "maximize",
+        )
+
+    def _fit(self, data: _Data, iteration: int) -> FittedSurrogate | None:
+        s = self.settings
+        cat = self.features.categorical if s.kernel == "mixed" else []
+        models: list[GPyTorchModel] = []
+        outputs: list[str] = []
+        logs: dict[str, bool] = {}
+        imputed: dict[str, np.ndarray] = {}
+        n_training = 0
+        for k, name in enumerate(self._metrics):
+            md = self._metric_data(data, name)
+            if md is None:
+                if name in [o.name for o in self.objectives]:
+                    return None
+                log.info(
+                    "outcome constraint on %s left out: fewer than %d values", name, s.min_points
+                )
+                continue
+            model, y, n_fit = fit_metric_model(
+                md,
+                kernel=s.kernel,
+                cat_dims=cat,
+                max_fit_points=s.max_fit_points,
+                seed=_derive(self.seed, iteration, len(data.obs), _FIT, k),
+                maxiter=s.fit_maxiter,
+            )
+            models.append(model)
+            outputs.append(name)
+            logs[name] = md.log
+            imputed[name] = y[md.censored]
+            n_training = max(n_training, n_fit)
+        success = np.array([not o.failed for o in data.obs], dtype=float)
+        if 0 < success.sum() < len(success):
+            classifier, n_fit = fit_success_model(
+                data.X,
+                success,
+                max_inducing=s.max_inducing,
+                seed=_derive(self.seed, iteration, len(data.obs), _FIT, 99),
+                maxiter=s.fit_maxiter,
+            )
+            models.append(classifier)
+            outputs.append(SUCCESS)
+            n_training = max(n_training, n_fit)
+        return FittedSurrogate(ModelListGP(*models), outputs, logs, imputed, n_training)
+
+    # ----------------------------------------------------------------------------- BO
+
+    def _constraint_specs(self, data: _Data, surrogate: FittedSurrogate) -> list[ConstraintSpec]:
+        out = []
+        for c in self.outcome_constraints:
+            if c.metric not in surrogate.outputs:
+                continue
+            vals = np.array(
+                [
+                    o.outcomes[c.metric]
+                    for o in data.obs
+                    if not o.failed and math.isfinite(o.outcomes.get(c.metric, math.nan))
+                ]
+            )
+            scale = float(np.std(vals)) if vals.size > 1 else 0.0
+            out.append(ConstraintSpec(c, scale if scale > 0 else max(abs(c.value), 1.0)))
+        return out
+
+    def _incumbents(self, data: _Data) -> list[Design]:
+        k = self.settings.incumbents
+        ok = [
+            i
+            for i, o in enumerate(data.obs)
+            if not o.failed
+            and all(math.isfinite(o.outcomes.get(m.name, math.nan)) for m in self.objectives)
+        ]
+        if not ok or k <= 0:
+            return []
+        vals = np.array(
+            [
+                [
+                    (1.0 if m.direction == "maximize" else -1.0) * data.obs[i].outcomes[m.name]
+                    for m in self.objectives
+                ]
+                for i in ok
+            ]
+        )
+        met = np.array([self._meets_constraints(data.obs[i]) for i in ok])
+        # Designs meeting the outcome constraints first, each group by Pareto front.
+        order = [ok[j] for j in np.flatnonzero(met)[_pareto_order(vals[met], k)]]
+        order += [ok[j] for j in np.flatnonzero(~met)[_pareto_order(vals[~met], k)]]
+        return [data.designs[i] for i in order[:k]]
+
+    def _meets_constraints(self, o: Observation) -> bool:
+        for c in self.outcome_constraints:
+            v = o.outcomes.get(c.metric)
+            if v is None or not math.isfinite(v):
+                continue
+            if (c.op == ">=" and v < c.value) or (c.op == "<=" and v > c.value):
+                return False
+        return True
+
+    def _static_pool(self) -> list[Design]:
+        if self._static is None:
+            try:
+                self._static = self.space.sample(
+                    self.settings.static_pool, _derive(self.seed, _POOL)
+                )
+            except InfeasibleDesignError:
+                self._static = []
+        return self._static
+
+    def _pool(
+        self, data: _Data, exclude: set[str], iteration: int, n_obs: int, rng: np.random.Generator
+    ) -> list[Design]:
+        s = self.settings
+        designs: list[Design] = list(self._static_pool())
+        if s.fresh_pool:
+            try:
+                designs += self.space.sample(
+                    s.fresh_pool, _derive(self.seed, iteration, n_obs, _FRESH)
+                )
+            except InfeasibleDesignError:
+                pass
+        for inc in self._incumbents(data):
+            designs += mutate(self.space, inc, s.mutations_per_incumbent // 2, rng, scale=0.05)
+            designs += mutate(
+                self.space,
+                inc,
+                s.mutations_per_incumbent - s.mutations_per_incumbent // 2,
+                rng,
+                scale=0.2,
+            )
+        pool, _ = unique_feasible(designs, exclude)
+        return pool
+
+    @staticmethod
+    def _evaluate(acq: AcquisitionFunction, Z: torch.Tensor) -> torch.Tensor:
+        """Return the single-point acquisition value of every row of ``Z``."""
+        with torch.no_grad():
+            return torch.cat([acq(z.unsqueeze(-2)) for z in Z.split(512)])
+
+    def _bo(
+        self,
+        surrogate: FittedSurrogate,
+        data: _Data,
+        pending: list[Design],
+        exclude: set[str],
+        q: int,
+        iteration: int,
+        n_obs: int,
+    ) -> tuple[list[Proposal], int]:
+        s = self.settings
+        rng = np.random.default_rng(_derive(self.seed, iteration, n_obs, _MUTATE))
+        pool = self._pool(data, exclude, iteration, n_obs, rng)
+        if not pool:
+            return [], 0
+        seen = exclude | {d.key() for d in pool}
+        Z = torch.as_tensor(self.features.encode(pool), dtype=DTYPE)
+        ok = [i for i, o in enumerate(data.obs) if not o.failed]
+        X_base = torch.as_tensor(data.X[ok] if ok else data.X, dtype=DTYPE)
+        pend_rows = []
+        for d in pending:
+            try:
+                pend_rows.append(self.features.encode([d])[0])
+            except ValueError:
+                continue
+        X_pend = torch.as_tensor(np.array(pend_rows), dtype=DTYPE) if pend_rows else None
+        with manual_seed(_derive(self.seed, iteration, n_obs, _ACQ)):
+            acq = build_acquisition(
+                surrogate,
+                self.objectives,
+                self._constraint_specs(data, surrogate),
+                X_base,
+                X_pend,
+                mc_samples=s.mc_samples,
+                seed=_derive(self.seed, iteration, n_obs, _ACQ, 1),
+                eta=s.eta,
+            )
+            vals = self._evaluate(acq, Z)
+            for _ in range(s.local_search_rounds):
+                top = torch.argsort(vals, descending=True, stable=True)[: s.local_search_top]
+                new: list[Design] = []
+                for i in top.tolist():
+                    new += mutate(self.space, pool[i], s.local_search_mutations, rng, scale=0.05)
+                new, keys = unique_feasible(new, seen)
+                if not new:
+                    break
+                seen |= set(keys)
+                pool += new
+                Z_new = torch.as_tensor(self.features.encode(new), dtype=DTYPE)
+                Z = torch.cat([Z, Z_new])
+                vals = torch.cat([vals, self._evaluate(acq, Z_new)])
+            # Sequential greedy batch over the best single-point candidates: pending points
+            # only lower values, so the batch is found among them.
+            shortlist = torch.argsort(vals, descending=True, stable=True)[: max(s.shortlist, q)]
+            Zs = Z[shortlist]
+            q_eff = min(q, len(shortlist))
+            cand, values = optimize_acqf_discrete(acq, q=q_eff, choices=Zs, unique=True)
+        values = values.reshape(-1)
+        picked: list[int] = []
+        for row in cand:
+            hits = shortlist[torch.nonzero((Zs == row).all(-1)).flatten()].tolist()
+            picked.append(next(h for h in hits if h not in picked))
+        Zp = Z[picked]
+        preds = predict(surrogate, [m for m in self._metrics if m in surrogate.outputs], Zp)
+        probs = success_probability(surrogate, Zp)
+        out = [
+            Proposal(pool[i], "botorch", preds[k], float(values[k]), k, probs[k])
+            for k, i in enumerate(picked)
+        ]
+        return out, len(pool)

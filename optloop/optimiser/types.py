@@ -1,0 +1,65 @@
+"""What the optimiser reads and writes: observations in, proposals and their timing out.
+
+These types carry no torch objects, so stores, evaluators and reports can import them
+without loading BoTorch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from optloop.space.design import Design
+
+__all__ = ["Observation", "Proposal", "ProposalTiming"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One finished trial: its design and what was measured.
+
+    ``outcomes`` maps metric names to values; a failed trial may miss some or all of them.
+    ``censored[metric]`` marks a value that is only a lower bound (e.g. a cycle life whose
+    test stopped before the cell reached its end of life).
+    """
+
+    design: Design
+    outcomes: dict[str, float]
+    censored: dict[str, bool] = field(default_factory=dict)
+    failed: bool = False
+    """The evaluation failed (solver error, lost cell, ...): the design region may be bad."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One design proposed for evaluation, with why it was chosen."""
+
+    design: Design
+    origin: str
+    """``"sobol"`` (space-filling initial design) or ``"botorch"`` (acquisition optimum)."""
+    predictions: dict[str, tuple[float, float]]
+    """Metric -> (mean, std) predicted before evaluation, in the metric's unit; ``{}`` for
+    Sobol designs. Holds the objectives and the outcome-constrained metrics."""
+    acquisition_value: float | None
+    """The (log-)acquisition value of this design given the earlier ones of its batch."""
+    batch_index: int
+    """Position in the batch, from 0."""
+    success_probability: float | None = None
+    """Predicted probability that the evaluation succeeds (None without a failure model)."""
+
+
+@dataclass(frozen=True)
+class ProposalTiming:
+    """Where the time of one ``propose`` call went."""
+
+    fit_seconds: float
+    """Preparing the training data and fitting the surrogates (0 in the Sobol phase)."""
+    acquisition_seconds: float
+    """Building the candidate pool and optimising the acquisition (or drawing Sobol points)."""
+    n_observations: int
+    """Observations passed in."""
+    n_candidates: int
+    """Feasible candidates scored (Sobol points examined in the Sobol phase)."""
+    n_training: int = 0
+    """Observations used to fit the surrogates' hyperparameters (after the cap)."""
+    phase: str = "sobol"
+    """``"sobol"``, ``"botorch"`` or ``"mixed"`` when a batch straddles both."""

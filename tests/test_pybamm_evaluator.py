@@ -1,0 +1,406 @@
+"""PyBaMM evaluator: options, mapping, failure handling (fast) and the physics trends (slow)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from pybamm_designs import SI, alloy, design
+
+from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, evaluate
+from optloop.evaluators.pybamm import (
+    ASSUMPTIONS,
+    CellSimulator,
+    PybammEvaluator,
+    PybammOptions,
+    assumptions_table,
+    cell_model_inputs,
+)
+from optloop.evaluators.pybamm import mapping as M
+from optloop.evaluators.pybamm import simulate as S
+from optloop.exceptions import ConfigError, InfeasibleDesignError
+from optloop.space.design import Design
+
+# --- options ----------------------------------------------------------------------------------
+
+
+def test_options_defaults() -> None:
+    opts = PybammOptions()
+    assert opts.parameter_set == "Chen2020_composite"
+    assert opts.cycle_cap == 300 and opts.screen_cycles == 50 and opts.chunk_cycles == 25
+    assert opts.cycles_for("screen") == 50 and opts.cycles_for("full") == 300
+    assert opts.workers >= 1
+    assert opts.protocol.cycle_steps() == (
+        "Charge at 0.5C until 4.2 V",
+        "Hold at 4.2 V until C/50",
+        "Discharge at 1C until 2.5 V",
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"protocol": {"voltage_max_V": 5.0}}, "protocol.voltage_max_V"),
+        ({"protocol": {"voltage_min_V": 2.0}}, "protocol.voltage_min_V"),
+        ({"protocol": {"voltage_min_V": 4.0, "voltage_max_V": 4.2}}, "narrower than 0.3 V"),
+        ({"protocol": {"cv_cutoff_c_rate": 0.5}}, "cv_cutoff_c_rate"),
+        ({"cycle_cap": 0}, "cycle_cap"),
+        ({"screen_cycles": 400}, "exceeds cycle_cap"),
+        ({"workers": 0}, "workers"),
+        ({"bogus": 1}, "bogus"),
+        ({"positive_electrodes": {"LFP": "Prada2013"}}, "only positives"),
+    ],
+)
+def test_options_reject_bad_values(options: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        PybammOptions.from_dict(options)
+
+
+def test_unknown_fidelity_raises() -> None:
+    with pytest.raises(ValueError, match="fidelity"):
+        PybammOptions().cycles_for("medium")
+
+
+# --- assumptions ------------------------------------------------------------------------------
+
+
+def test_every_assumption_is_sourced() -> None:
+    assert len(ASSUMPTIONS) > 30
+    for a in ASSUMPTIONS.values():
+        assert a.kind in ("source", "computed", "calibration"), a
+        assert a.source.strip(), a
+        assert math.isfinite(a.value), a
+    table = assumptions_table()
+    assert "alloy_lam_rate_per_fraction" in table and "calibration" in table
+
+
+def test_assumptions_match_the_parameter_set() -> None:
+    import pybamm
+
+    from optloop.evaluators.pybamm import assumptions as A
+
+    pv = pybamm.ParameterValues("Chen2020_composite")
+    assert A.SEPARATOR_THICKNESS_M == pytest.approx(pv["Separator thickness [m]"])
+    area = pv["Electrode height [m]"] * pv["Electrode width [m]"]
+    assert A.ELECTRODE_AREA_M2 == pytest.approx(area)
+    assert A.POSITIVE_SOLID_FRACTION == pytest.approx(
+        pv["Positive electrode active material volume fraction"]
+    )
+
+
+# --- mapping (no solving) ---------------------------------------------------------------------
+
+
+def cmi(d: dict[str, Any]) -> M.CellModelInputs:
+    return cell_model_inputs(Design.from_dict(d))
+
+
+def test_capacity_per_element_from_materials_si_sn_al() -> None:
+    q = {
+        el: cmi(design(alloy({el: 1.0}, 2.0, "crystalline"))).alloy_capacity_mAh_cm2
+        for el in ("Si", "Sn", "Al")
+    }
+    assert q["Si"] > q["Sn"] > q["Al"] > 0
+    # c_max and expansion differ per element: not Si constants for every element.
+    sn = cmi(design(alloy({"Sn": 1.0}, 2.0)))
+    si = cmi(design(alloy(SI, 2.0)))
+    assert sn.alloy_max_concentration_mol_m3 != si.alloy_max_concentration_mol_m3
+    assert sn.alloy_volume_expansion < si.alloy_volume_expansion
+    assert sn.alloy_mean_potential_V > si.alloy_mean_potential_V
+
+
+def test_inactive_metal_dilutes_and_buffers() -> None:
+    pure = cmi(design(alloy(SI, 2.0), 40.0))
+    cu = cmi(design(alloy({"Si": 0.7, "Cu": 0.3}, 2.0), 40.0))
+    assert cu.alloy_capacity_mAh_cm2 < pure.alloy_capacity_mAh_cm2
+    assert cu.alloy_volume_expansion < pure.alloy_volume_expansion
+    assert cu.alloy_critical_thickness_m > pure.alloy_critical_thickness_m
+    assert cu.alloy_lam_rate_per_fraction_s < pure.alloy_lam_rate_per_fraction_s
+
+
+def test_structure_thickness_and_density_change_mechanics() -> None:
+    amorphous = cmi(design(alloy(SI, 2.0), 40.0))
+    crystalline = cmi(design(alloy(SI, 2.0, "crystalline"), 40.0))
+    thin = cmi(design(alloy(SI, 0.5), 40.0))
+    porous = cmi(design(alloy(SI, 2.0, pressure_Pa=5.0), 40.0))
+    assert crystalline.alloy_lam_rate_per_fraction_s > amorphous.alloy_lam_rate_per_fraction_s
+    assert thin.alloy_lam_rate_per_fraction_s < amorphous.alloy_lam_rate_per_fraction_s
+    assert porous.alloy_relative_density < amorphous.alloy_relative_density
+    assert porous.alloy_lam_rate_per_fraction_s < amorphous.alloy_lam_rate_per_fraction_s
+    assert porous.irreversible_loss_mAh_cm2 > amorphous.irreversible_loss_mAh_cm2
+
+
+def test_lithium_layer_and_oxygen_set_the_inventory() -> None:
+    base = cmi(design(alloy(SI, 2.0), 40.0, np_ratio=1.3))
+    li = cmi(design(alloy(SI, 2.0), 40.0, lithium_um=2.0, np_ratio=1.3))
+    oxide = cmi(design(alloy(SI, 2.0, oxygen_ratio=0.5), 40.0, np_ratio=1.3))
+    assert li.lithium_layer_mAh_cm2 == pytest.approx(2.0 * 0.206, rel=0.01)
+    assert li.cyclable_lithium_mAh_cm2 > base.cyclable_lithium_mAh_cm2
+    assert li.positive_initial_stoichiometry >= base.positive_initial_stoichiometry
+    assert oxide.irreversible_loss_mAh_cm2 > base.irreversible_loss_mAh_cm2
+
+
+def test_too_much_lithium_is_a_plating_risk() -> None:
+    with pytest.raises(InfeasibleDesignError, match="plating risk"):
+        cmi(design(alloy(SI, 2.0), 40.0, lithium_um=10.0, np_ratio=1.1))
+    with pytest.raises(InfeasibleDesignError, match="plating risk"):
+        cmi(design(alloy(SI, 2.0), 40.0, np_ratio=0.9))
+
+
+def test_only_nmc811_is_parameterised() -> None:
+    d = design(carbon_um=60.0)
+    d["cell"]["positive_electrode"] = "LFP"
+    with pytest.raises(InfeasibleDesignError, match="NMC811"):
+        cmi(d)
+
+
+def test_swollen_thickness_enters_the_stack() -> None:
+    c = cmi(design(alloy(SI, 2.0), 40.0))
+    assert c.swollen_anode_thickness_m == pytest.approx(40e-6 * 1.1 + 2e-6 * (1 + 2.8), rel=0.02)
+    assert c.stack_thickness_m > c.swollen_anode_thickness_m + c.positive_thickness_m
+
+
+def test_thickness_is_emulated_by_volume_fraction() -> None:
+    thin = M.to_pybamm_inputs(cmi(design(alloy(SI, 1.0), 40.0)))
+    thick = M.to_pybamm_inputs(cmi(design(alloy(SI, 2.0), 40.0)))
+    key = "Secondary: Negative electrode active material volume fraction"
+    assert thick[key] == pytest.approx(2 * thin[key])
+    assert not M.validate_inputs(thick)
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"Secondary: Negative electrode active material volume fraction": -0.01}, "(0, 1]"),
+        ({"Primary: Negative electrode active material volume fraction": 1.0}, "sum to"),
+        ({"Positive electrode active material volume fraction": float("nan")}, "finite"),
+        ({"Secondary: Initial concentration in negative electrode [mol.m-3]": 1e7}, "plating"),
+    ],
+)
+def test_validation_before_solving(change: dict[str, float], fragment: str) -> None:
+    inputs = M.to_pybamm_inputs(cmi(design(alloy(SI, 1.0), 40.0)))
+    inputs.update(change)
+    problems = M.validate_inputs(inputs)
+    assert any(fragment in p for p in problems), problems
+
+
+# --- one built model, a few cycles ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_sim() -> CellSimulator:
+    return CellSimulator(PybammOptions(screen_cycles=4, chunk_cycles=2, cycle_cap=6))
+
+
+def test_screen_run_gives_bdf_and_metrics(quick_sim: CellSimulator) -> None:
+    out = quick_sim.run(design(alloy(SI, 1.0), 40.0), "screen")
+    assert out.ok, out.reason
+    assert out.frame is not None
+    assert set(out.frame["Cycle Count / 1"].unique()) == {1, 2, 3, 4}
+    assert (out.frame["Current / A"] > 0).any() and (out.frame["Current / A"] < 0).any()
+    m = out.metrics
+    for key in (
+        "discharge_capacity_Ah", "areal_capacity_mAh_cm2", "anode_specific_capacity_mAh_g",
+        "energy_density_Wh_L", "first_cycle_efficiency", "cycle_life",
+        "capacity_retention_final", "cycles_simulated",
+    ):
+        assert math.isfinite(m[key]), key
+    assert m["cycles_simulated"] == 4
+    assert out.censored == {"cycle_life": True}
+    assert 0.5 < m["first_cycle_efficiency"] < 1.0
+    assert 2.0 < m["discharge_capacity_Ah"] < 6.0
+
+
+def test_rejected_design_is_a_failed_outcome(quick_sim: CellSimulator) -> None:
+    out = quick_sim.run(design(alloy(SI, 2.0), 40.0, lithium_um=10.0), "screen")
+    assert not out.ok and out.reason and "plating risk" in out.reason
+    bad = quick_sim.run({"alloy_layer": None, "cell": {}}, "screen")
+    assert not bad.ok and bad.reason and "rejected before solving" in bad.reason
+
+
+def test_solver_error_is_a_failed_outcome(
+    quick_sim: CellSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pybamm-findings.md section 5: a NaN input gives a SolverError (IDA_BAD_K); with the
+    # validation bypassed it must come back as a failed outcome with the solver's reason.
+    real = S.to_pybamm_inputs
+
+    def nan_inputs(c: M.CellModelInputs) -> dict[str, float]:
+        inputs = real(c)
+        inputs["Secondary: Negative electrode active material volume fraction"] = float("nan")
+        return inputs
+
+    monkeypatch.setattr(S, "to_pybamm_inputs", nan_inputs)
+    monkeypatch.setattr(S, "validate_inputs", lambda inputs: [])
+    out = quick_sim.run(design(alloy(SI, 1.0), 40.0), "screen")
+    assert not out.ok
+    assert out.reason and "simulation failed" in out.reason
+
+
+def test_timeout_is_a_failed_outcome(quick_sim: CellSimulator) -> None:
+    out = quick_sim.run(design(carbon_um=60.0), "full", timeout_s=1e-3)
+    assert not out.ok and out.reason and out.reason.startswith("timeout")
+
+
+# --- the evaluator protocol with a process pool -----------------------------------------------
+
+
+def test_evaluator_protocol_in_a_worker_process(tmp_path: Any) -> None:
+    opts = PybammOptions(
+        screen_cycles=2, chunk_cycles=2, cycle_cap=2, workers=1, output_dir=str(tmp_path)
+    )
+    with PybammEvaluator(opts) as ev:
+        assert isinstance(ev, Evaluator)
+        assert ev.capabilities()["fidelities"] == ["screen", "full"]
+        rejected = evaluate(ev, {"cell": {}}, trial_id="bad", fidelity="screen")
+        assert rejected.state is JobState.FAILED and "rejected" in (rejected.reason or "")
+        result = evaluate(
+            ev, design(alloy(SI, 1.0), 40.0), trial_id="t1", fidelity="screen",
+            poll_interval_s=0.2, timeout_s=300,
+        )
+        assert result.state is JobState.SUCCEEDED, result.reason
+        assert result.bdf_path and result.bdf_path.startswith(str(tmp_path))
+        assert result.metrics["cycles_simulated"] == 2
+        assert result.metadata["cell_model_inputs"]["formula"] == "Si"
+        assert ev.submit(design(alloy(SI, 1.0), 40.0), trial_id="t1", fidelity="screen")
+        plating = evaluate(
+            ev, design(alloy(SI, 2.0), 40.0, lithium_um=10.0), trial_id="t2",
+            fidelity="screen", poll_interval_s=0.2, timeout_s=300,
+        )
+        assert plating.state is JobState.FAILED and "plating risk" in (plating.reason or "")
+        assert isinstance(EvaluationResult.from_dict(result.to_dict()), EvaluationResult)
+
+
+# --- physics trends (slow): one factor at a time ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def full_sim() -> CellSimulator:
+    return CellSimulator(PybammOptions(cycle_cap=300))
+
+
+def run_ok(sim: CellSimulator, d: dict[str, Any], fidelity: str = "full") -> S.SimulationOutcome:
+    out = sim.run(d, fidelity)
+    assert out.ok, out.reason
+    return out
+
+
+def life(out: S.SimulationOutcome) -> float:
+    """Cycle life; a censored value counts as longer than any finite one."""
+    return out.metrics["cycle_life"] + (1e6 if out.censored["cycle_life"] else 0.0)
+
+
+@pytest.mark.slow
+def test_thinner_alloy_film_lives_longer(full_sim: CellSimulator) -> None:
+    thin = run_ok(full_sim, design(alloy(SI, 0.5), 40.0))
+    thick = run_ok(full_sim, design(alloy(SI, 2.0), 40.0))
+    assert life(thin) > life(thick)
+    assert thick.metrics["cycle_life"] <= 100 and not thick.censored["cycle_life"]
+
+
+@pytest.mark.slow
+def test_thin_film_anchors(full_sim: CellSimulator) -> None:
+    # alloy-anode-physics.md section 3: <= 250 nm a-Si near-stable over ~100 cycles;
+    # 1-1.2 um films fade heavily within 20-50 cycles.
+    thin = run_ok(full_sim, design(alloy(SI, 0.25)), "screen")
+    assert thin.metrics["capacity_retention_final"] > 0.95
+    micron = run_ok(full_sim, design(alloy(SI, 1.0)))
+    assert 15 <= micron.metrics["cycle_life"] <= 60
+
+
+@pytest.mark.slow
+def test_amorphous_lives_longer_than_crystalline(full_sim: CellSimulator) -> None:
+    a = run_ok(full_sim, design(alloy(SI, 2.0), 40.0))
+    c = run_ok(full_sim, design(alloy(SI, 2.0, "crystalline"), 40.0))
+    assert life(a) > life(c)
+
+
+@pytest.mark.slow
+def test_inactive_metal_less_capacity_longer_life(full_sim: CellSimulator) -> None:
+    outs = [
+        run_ok(full_sim, design(alloy(comp, 2.0), 40.0))
+        for comp in (SI, {"Si": 0.7, "Cu": 0.3}, {"Si": 0.5, "Cu": 0.5})
+    ]
+    caps = [o.metrics["discharge_capacity_Ah"] for o in outs]
+    assert caps[0] > caps[1] > caps[2]
+    assert life(outs[1]) > life(outs[0])
+    retention = [o.metrics["capacity_retention_final"] for o in outs[1:]]
+    assert retention[1] > retention[0]  # both censored at the cap: compare retention
+
+
+@pytest.mark.slow
+def test_lithium_layer_raises_capacity_and_delays_fade(full_sim: CellSimulator) -> None:
+    base = run_ok(full_sim, design(alloy(SI, 2.0), 40.0, np_ratio=1.3))
+    li = run_ok(full_sim, design(alloy(SI, 2.0), 40.0, lithium_um=2.0, np_ratio=1.3))
+    assert li.metrics["discharge_capacity_Ah"] > base.metrics["discharge_capacity_Ah"]
+    assert li.metrics["first_cycle_efficiency"] > base.metrics["first_cycle_efficiency"]
+    # Delayed fade: the prelithiated cell stays above the plain cell's end-of-life capacity
+    # (80 % of its first cycle) for every simulated cycle, and ends with more capacity.
+    assert li.frame is not None and base.frame is not None
+    final_li = li.metrics["capacity_retention_final"] * li.metrics["discharge_capacity_Ah"]
+    final_base = base.metrics["capacity_retention_final"] * base.metrics["discharge_capacity_Ah"]
+    assert final_li > final_base
+    assert final_li > 0.8 * base.metrics["discharge_capacity_Ah"]
+
+
+@pytest.mark.slow
+def test_pure_graphite_lives_long_at_lower_capacity(full_sim: CellSimulator) -> None:
+    graphite = run_ok(full_sim, design(carbon_um=40.0))
+    composite = run_ok(full_sim, design(alloy(SI, 2.0), 40.0))
+    assert graphite.censored["cycle_life"] and graphite.metrics["cycle_life"] == 300
+    assert graphite.metrics["capacity_retention_final"] > 0.95
+    assert graphite.metrics["discharge_capacity_Ah"] < composite.metrics["discharge_capacity_Ah"]
+    assert life(graphite) > life(composite)
+
+
+@pytest.mark.slow
+def test_si_stores_more_than_sn_more_than_al(full_sim: CellSimulator) -> None:
+    caps = {
+        el: run_ok(full_sim, design(alloy({el: 1.0}, 2.0, "crystalline")), "screen")
+        for el in ("Si", "Sn", "Al")
+    }
+    q = {el: o.metrics["discharge_capacity_Ah"] for el, o in caps.items()}
+    assert q["Si"] > q["Sn"] > q["Al"]
+
+
+@pytest.mark.slow
+def test_findings_failure_cases(full_sim: CellSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pybamm-findings.md section 5, each as a failed evaluation with a reason.
+    cases = {
+        "zero volume fraction": {
+            "Primary: Negative electrode active material volume fraction": 0.0,
+            "Secondary: Negative electrode active material volume fraction": 0.0,
+        },
+        "over-lithiated": {
+            "Secondary: Initial concentration in negative electrode [mol.m-3]": 1e7
+        },
+        "negative volume fraction": {
+            "Secondary: Negative electrode active material volume fraction": -0.01
+        },
+        "fractions above one": {
+            "Primary: Negative electrode active material volume fraction": 1.0
+        },
+    }
+    d = design(alloy(SI, 1.0), 40.0)
+    real = M.to_pybamm_inputs
+    for name, change in cases.items():
+
+        def patched(c: M.CellModelInputs, change: dict[str, float] = change) -> dict[str, float]:
+            inputs = real(c)
+            inputs.update(change)
+            return inputs
+
+        monkeypatch.setattr(S, "to_pybamm_inputs", patched)
+        out = full_sim.run(d, "screen")
+        assert not out.ok and out.reason, name
+        assert "rejected before solving" in out.reason, (name, out.reason)
+    monkeypatch.undo()
+    # Above the OCV table / below the parameter set's cut-off: refused by the options.
+    with pytest.raises(ConfigError):
+        PybammOptions.from_dict({"protocol": {"voltage_max_V": 5.0}})
+    with pytest.raises(ConfigError):
+        PybammOptions.from_dict({"protocol": {"voltage_min_V": 2.0}})
+    # A tiny anode (N/P << 1) is refused before solving.
+    tiny = full_sim.run(design(alloy(SI, 0.01), np_ratio=0.2), "screen")
+    assert not tiny.ok and tiny.reason and "plating risk" in tiny.reason
