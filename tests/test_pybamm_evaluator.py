@@ -142,8 +142,14 @@ def test_lithium_layer_and_oxygen_set_the_inventory() -> None:
 
 
 def test_too_much_lithium_is_a_plating_risk() -> None:
+    # With a fixed positive loading, a thick Li layer pushes N/P (reservoir included) < 1.05.
+    d = design(alloy(SI, 2.0), 40.0, lithium_um=10.0, np_ratio=1.1)
+    d["cell"] = {"positive_electrode": "NMC811", "positive_loading_mAh_cm2": 3.0}
     with pytest.raises(InfeasibleDesignError, match="plating risk"):
-        cmi(design(alloy(SI, 2.0), 40.0, lithium_um=10.0, np_ratio=1.1))
+        cmi(d)
+    # With N/P fixed, a Li layer larger than the anode can take leaves no room for a positive.
+    with pytest.raises(InfeasibleDesignError, match="over-fills"):
+        cmi(design(alloy(SI, 2.0), 40.0, lithium_um=40.0, np_ratio=1.1))
     with pytest.raises(InfeasibleDesignError, match="plating risk"):
         cmi(design(alloy(SI, 2.0), 40.0, np_ratio=0.9))
 
@@ -213,8 +219,8 @@ def test_screen_run_gives_bdf_and_metrics(quick_sim: CellSimulator) -> None:
 
 
 def test_rejected_design_is_a_failed_outcome(quick_sim: CellSimulator) -> None:
-    out = quick_sim.run(design(alloy(SI, 2.0), 40.0, lithium_um=10.0), "screen")
-    assert not out.ok and out.reason and "plating risk" in out.reason
+    out = quick_sim.run(design(alloy(SI, 2.0), 40.0, lithium_um=40.0), "screen")
+    assert not out.ok and out.reason and "over-fills" in out.reason
     bad = quick_sim.run({"alloy_layer": None, "cell": {}}, "screen")
     assert not bad.ok and bad.reason and "rejected before solving" in bad.reason
 
@@ -265,10 +271,10 @@ def test_evaluator_protocol_in_a_worker_process(tmp_path: Any) -> None:
         assert result.metadata["cell_model_inputs"]["formula"] == "Si"
         assert ev.submit(design(alloy(SI, 1.0), 40.0), trial_id="t1", fidelity="screen")
         plating = evaluate(
-            ev, design(alloy(SI, 2.0), 40.0, lithium_um=10.0), trial_id="t2",
+            ev, design(alloy(SI, 2.0), 40.0, lithium_um=40.0), trial_id="t2",
             fidelity="screen", poll_interval_s=0.2, timeout_s=300,
         )
-        assert plating.state is JobState.FAILED and "plating risk" in (plating.reason or "")
+        assert plating.state is JobState.FAILED and "over-fills" in (plating.reason or "")
         assert isinstance(EvaluationResult.from_dict(result.to_dict()), EvaluationResult)
 
 

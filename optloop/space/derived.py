@@ -20,41 +20,53 @@ from optloop.materials import (
 from optloop.space.design import AlloyLayer, Design
 
 __all__ = [
-    "CARBON_EXPANSION",
     "CARBON_ICL_FRACTION",
+    "CVD_DENSITY",
+    "EVAPORATION_DENSITY",
     "FILM_ICL_FRACTION",
+    "PLATING_DENSITY",
+    "SPUTTER_DENSITY_DENSE",
+    "SPUTTER_DENSITY_POROUS",
+    "SPUTTER_PRESSURE_DENSE_PA",
+    "SPUTTER_PRESSURE_POROUS_PA",
     "DerivedProperties",
     "derive",
     "film_relative_density",
 ]
 
-#: First-cycle irreversible loss of an alloy film, as a fraction of its reversible capacity:
-#: 0.10 amorphous (dense) to 0.25 crystalline (alloy-anode-physics.md §9 step 8; [L]).
-FILM_ICL_FRACTION: dict[str, float] = {"amorphous": 0.10, "crystalline": 0.25}
-#: First-cycle loss of graphite, 6-10 % (alloy-anode-physics.md §7): the middle value.
+# These numbers are the one definition every module uses (the PyBaMM evaluator lists them in
+# its assumptions table); sources in alloy-anode-physics.md.
+
+#: First-cycle irreversible loss of an alloy film to SEI, as a fraction of its reversible
+#: capacity: 0.10 amorphous to 0.25 crystalline or porous (§9 step 8, [L]). A porous film
+#: loses (1 - relative density) more on top (its extra surface; a calibration choice).
+FILM_ICL_FRACTION: dict[str, float] = {"amorphous": 0.10, "crystalline": 0.20}
+#: First-cycle loss of graphite, 6-10 % (§7): the middle value.
 CARBON_ICL_FRACTION = 0.08
-#: Graphite's volume change on full lithiation, ~10 % (c-axis 3.35 -> 3.70 A; §7).
-CARBON_EXPANSION = 0.10
+#: Relative density of sputtered films: dense at low Ar pressure, columnar / porous at high
+#: pressure, log-linear in between (§5; the pressures are calibration choices).
+SPUTTER_DENSITY_DENSE = 0.97
+SPUTTER_DENSITY_POROUS = 0.85
+SPUTTER_PRESSURE_DENSE_PA = 0.3
+SPUTTER_PRESSURE_POROUS_PA = 3.0
+#: Relative density of evaporated (0.8-0.95), CVD (~0.95-1) and plated (~1) films (§5).
+EVAPORATION_DENSITY = 0.88
+CVD_DENSITY = 0.97
+PLATING_DENSITY = 0.99
 
 
 def film_relative_density(layer: AlloyLayer) -> float:
-    """Return film density over bulk density for the layer's deposition method.
-
-    Engineering ranges of alloy-anode-physics.md §5: sputtered films are dense at low Ar
-    pressure and columnar / porous at high pressure (0.98 at <= 0.3 Pa falling to 0.85 at
-    10 Pa, log-linear: a calibration choice); evaporated films 0.8-0.95 (0.90, denser when
-    the substrate is hot); CVD ~0.95-1 (0.97); aqueous plating ~1 (0.99).
-    """
+    """Return film density over bulk density for the layer's deposition method."""
     if layer.method == "sputtering":
         p = layer.conditions["pressure_Pa"]
-        rho = 0.98 - 0.13 * math.log(max(p, 0.3) / 0.3) / math.log(10.0 / 0.3)
-        return max(0.85, min(0.98, rho))
+        lo, hi = math.log(SPUTTER_PRESSURE_DENSE_PA), math.log(SPUTTER_PRESSURE_POROUS_PA)
+        f = min(1.0, max(0.0, (math.log(max(p, 1e-9)) - lo) / (hi - lo)))
+        return SPUTTER_DENSITY_DENSE + f * (SPUTTER_DENSITY_POROUS - SPUTTER_DENSITY_DENSE)
     if layer.method == "vapour_deposition":
-        t = layer.conditions["substrate_temperature_C"]
-        return 0.88 + 0.07 * max(0.0, min(1.0, t / 400.0))
+        return EVAPORATION_DENSITY
     if layer.method == "cvd":
-        return 0.97
-    return 0.99
+        return CVD_DENSITY
+    return PLATING_DENSITY
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,7 @@ def derive(design: Design) -> DerivedProperties:
         rho_rel = film_relative_density(layer)
         film_mass_g_cm2 = props.density_g_cm3 * rho_rel * layer.thickness_um * um_to_cm
         q_alloy = props.specific_capacity_mAh_g * film_mass_g_cm2
-        q_irr += FILM_ICL_FRACTION[layer.structure] * q_alloy
+        q_irr += (FILM_ICL_FRACTION[layer.structure] + (1.0 - rho_rel)) * q_alloy
         q_irr += props.irreversible_capacity_mAh_g * film_mass_g_cm2
         mass += film_mass_g_cm2
         thick += layer.thickness_um
@@ -115,7 +127,7 @@ def derive(design: Design) -> DerivedProperties:
         q_irr += CARBON_ICL_FRACTION * q_carbon
         mass += carbon_mass
         thick += c.thickness_um
-        swollen += c.thickness_um * (1.0 + CARBON_EXPANSION)
+        swollen += c.thickness_um * (1.0 + g.volume_expansion)
     q_neg = q_alloy + q_carbon
     q_li = (
         lithium_layer_capacity_mAh_cm2(design.lithium_layer.thickness_um)

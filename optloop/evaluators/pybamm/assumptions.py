@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from optloop.space import derived as _D
+
 __all__ = [
     "ASSUMPTIONS",
     "STRUCTURAL_ASSUMPTIONS",
@@ -90,7 +92,8 @@ POSITIVE_STO_CHARGED = _a("positive_sto_charged", 0.2661, "1", "source", _CHEN)
 
 #: Graphite's first-cycle loss to SEI, fraction of its reversible capacity.
 GRAPHITE_FIRST_CYCLE_LOSS = _a(
-    "graphite_first_cycle_loss", 0.08, "1", "source", f"{_PHYS} section 7 (ICL 6-10 %)"
+    "graphite_first_cycle_loss", _D.CARBON_ICL_FRACTION, "1", "source",
+    f"{_PHYS} section 7 (ICL 6-10 %)",
 )
 #: Graphite mechanics and stress-driven LAM (OKane2022 values).
 GRAPHITE_POISSON_RATIO = _a("graphite_poisson_ratio", 0.3, "1", "source", _OKANE)
@@ -185,28 +188,38 @@ AMORPHOUS_SEI_FACTOR = _a(
 
 #: First-cycle loss of the alloy film to SEI, fraction of its reversible capacity, plus the
 #: oxide's own loss from :mod:`optloop.materials`; porous films lose (1 - rho_rel) more.
+#: Defined once in :mod:`optloop.space.derived` (the space's cell balance uses them too).
 FILM_FIRST_CYCLE_LOSS_AMORPHOUS = _a(
-    "film_first_cycle_loss_amorphous", 0.10, "1", "source", f"{_PHYS} section 9 step 8"
+    "film_first_cycle_loss_amorphous", _D.FILM_ICL_FRACTION["amorphous"], "1", "source",
+    f"{_PHYS} section 9 step 8",
 )
 FILM_FIRST_CYCLE_LOSS_CRYSTALLINE = _a(
-    "film_first_cycle_loss_crystalline", 0.20, "1", "source",
+    "film_first_cycle_loss_crystalline", _D.FILM_ICL_FRACTION["crystalline"], "1", "source",
     f"{_PHYS} section 9 step 8 (0.10 amorphous to 0.25 crystalline or porous)",
 )
 
-# --- Film density by deposition method ---------------------------------------------------------
+# --- Film density by deposition method (defined in optloop.space.derived) ---------------------
 
 #: Relative density of a sputtered film at low and high Ar pressure (log-linear in between).
-SPUTTER_DENSITY_DENSE = _a("sputter_density_dense", 0.97, "1", "source", f"{_PHYS} section 5")
-SPUTTER_DENSITY_POROUS = _a("sputter_density_porous", 0.85, "1", "source", f"{_PHYS} section 5")
+SPUTTER_DENSITY_DENSE = _a(
+    "sputter_density_dense", _D.SPUTTER_DENSITY_DENSE, "1", "source", f"{_PHYS} section 5"
+)
+SPUTTER_DENSITY_POROUS = _a(
+    "sputter_density_porous", _D.SPUTTER_DENSITY_POROUS, "1", "source", f"{_PHYS} section 5"
+)
 SPUTTER_PRESSURE_DENSE_PA = _a(
-    "sputter_pressure_dense", 0.3, "Pa", "calibration", f"{_PHYS} section 5 (low Ar pressure)"
+    "sputter_pressure_dense", _D.SPUTTER_PRESSURE_DENSE_PA, "Pa", "calibration",
+    f"{_PHYS} section 5 (low Ar pressure)",
 )
 SPUTTER_PRESSURE_POROUS_PA = _a(
-    "sputter_pressure_porous", 3.0, "Pa", "calibration", f"{_PHYS} section 5 (high Ar pressure)"
+    "sputter_pressure_porous", _D.SPUTTER_PRESSURE_POROUS_PA, "Pa", "calibration",
+    f"{_PHYS} section 5 (high Ar pressure)",
 )
-EVAPORATION_DENSITY = _a("evaporation_density", 0.88, "1", "source", f"{_PHYS} section 5")
-CVD_DENSITY = _a("cvd_density", 0.97, "1", "source", f"{_PHYS} section 5")
-PLATING_DENSITY = _a("plating_density", 0.99, "1", "source", f"{_PHYS} section 5")
+EVAPORATION_DENSITY = _a(
+    "evaporation_density", _D.EVAPORATION_DENSITY, "1", "source", f"{_PHYS} section 5"
+)
+CVD_DENSITY = _a("cvd_density", _D.CVD_DENSITY, "1", "source", f"{_PHYS} section 5")
+PLATING_DENSITY = _a("plating_density", _D.PLATING_DENSITY, "1", "source", f"{_PHYS} section 5")
 
 # --- Lithium inventory and plating -------------------------------------------------------------
 

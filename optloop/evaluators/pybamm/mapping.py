@@ -24,8 +24,8 @@ from optloop.materials import (
     LI_PARTIAL_MOLAR_VOLUME_CM3_MOL,
     alloy_properties,
     graphite_properties,
-    lithium_layer_capacity_mAh_cm2,
 )
+from optloop.space.derived import derive
 from optloop.space.design import Design
 
 __all__ = [
@@ -120,20 +120,6 @@ class CellModelInputs:
         return asdict(self)
 
 
-def _film_relative_density(method: str, conditions: dict[str, float]) -> float:
-    """Relative film density from the deposition method (and Ar pressure when sputtering)."""
-    if method == "sputtering":
-        p = conditions.get("pressure_Pa", A.SPUTTER_PRESSURE_DENSE_PA)
-        lo, hi = math.log(A.SPUTTER_PRESSURE_DENSE_PA), math.log(A.SPUTTER_PRESSURE_POROUS_PA)
-        f = min(1.0, max(0.0, (math.log(max(p, 1e-9)) - lo) / (hi - lo)))
-        return A.SPUTTER_DENSITY_DENSE + f * (A.SPUTTER_DENSITY_POROUS - A.SPUTTER_DENSITY_DENSE)
-    if method == "vapour_deposition":
-        return A.EVAPORATION_DENSITY
-    if method == "cvd":
-        return A.CVD_DENSITY
-    return A.PLATING_DENSITY
-
-
 def critical_thickness_m(expansion: float, amorphous: bool) -> float:
     """Film thickness below which the alloy cycles nearly without mechanical loss.
 
@@ -173,38 +159,32 @@ def cell_model_inputs(
             ]
         )
     graphite = graphite_properties()
-    # Carbon layer.
+    # Capacities, first-cycle loss and cell balance have one definition: the design space's.
+    derived = derive(design)
     if design.carbon_layer is not None:
         t_c = design.carbon_layer.thickness_um * 1e-6
         solid_c = 1.0 - design.carbon_layer.porosity
     else:
         t_c, solid_c = 0.0, 0.0
-    q_c = graphite.volumetric_capacity_mAh_cm3 * solid_c * t_c * _CM_PER_M
-    mass_c = graphite.density_g_cm3 * solid_c * t_c * _CM_PER_M
+    q_c = derived.carbon_areal_capacity_mAh_cm2
 
     # Alloy layer, from the materials data of its actual composition.
     layer = design.alloy_layer
-    if layer is not None:
-        props = alloy_properties(layer.composition, layer.oxygen_ratio)
+    if layer is not None and derived.alloy is not None:
+        props = derived.alloy
         t_a = layer.thickness_um * 1e-6
-        rho = _film_relative_density(layer.method, dict(layer.conditions))
+        rho = float(derived.film_relative_density or 1.0)
         amorphous = layer.structure == "amorphous"
         formula = props.formula
         cmax_a = props.max_concentration_mol_m3
         beta = props.volume_expansion
         potential = props.mean_potential_V
-        q_a = props.volumetric_capacity_mAh_cm3 * rho * t_a * _CM_PER_M
-        mass_a = props.density_g_cm3 * rho * t_a * _CM_PER_M
-        icl_film = (
-            A.FILM_FIRST_CYCLE_LOSS_AMORPHOUS if amorphous else A.FILM_FIRST_CYCLE_LOSS_CRYSTALLINE
-        ) + (1.0 - rho)
-        q_irr_a = icl_film * q_a + props.irreversible_capacity_mAh_g * mass_a
+        q_a = derived.alloy_areal_capacity_mAh_cm2
     else:
-        props = None
         t_a, rho, amorphous, formula = 0.0, 1.0, True, "none"
         si = alloy_properties({"Si": 1.0})
         cmax_a, beta, potential = si.max_concentration_mol_m3, si.volume_expansion, 0.4
-        q_a = mass_a = q_irr_a = 0.0
+        q_a = 0.0
 
     h_c = critical_thickness_m(beta, amorphous)
     damage = 1.0 + (t_a / h_c) ** A.THICKNESS_DAMAGE_EXPONENT if t_a > 0 else 0.0
@@ -215,26 +195,25 @@ def cell_model_inputs(
         / rho
     )
 
-    q_neg = q_a + q_c
+    q_neg = derived.negative_areal_capacity_mAh_cm2
     if q_neg <= 0.0:
         raise InfeasibleDesignError(["negative electrode stores no lithium (capacity 0 mAh/cm2)"])
-    if design.cell.np_ratio is not None:
-        q_pos = q_neg / design.cell.np_ratio
-    else:
-        q_pos = float(design.cell.positive_loading_mAh_cm2 or 0.0)
+    q_pos = derived.positive_loading_mAh_cm2
+    if q_pos <= 0.0:
+        raise InfeasibleDesignError(
+            [f"positive loading {q_pos:.3g} mAh/cm2: the lithium layer over-fills the anode"]
+        )
     window = A.POSITIVE_STO_DISCHARGED - A.POSITIVE_STO_CHARGED
     q_pos_total = q_pos / window
     cmax_p = _positive_max_concentration(parameter_set)
     pos_vol_cap = cmax_p * _MAH_PER_MOL / 1e6 * window  # mAh/cm3 of positive solid
     l_pos = q_pos / (pos_vol_cap * A.POSITIVE_SOLID_FRACTION) / _CM_PER_M
 
-    q_pre = lithium_layer_capacity_mAh_cm2(
-        design.lithium_layer.thickness_um if design.lithium_layer else 0.0
-    )
-    q_irr = q_irr_a + A.GRAPHITE_FIRST_CYCLE_LOSS * q_c
+    q_pre = derived.lithium_areal_capacity_mAh_cm2
+    q_irr = derived.irreversible_loss_mAh_cm2
     q_li = A.POSITIVE_STO_DISCHARGED * q_pos_total + q_pre - q_irr
     np_ratio = q_neg / q_pos
-    np_res = q_neg / (q_pos + max(0.0, q_pre - q_irr))
+    np_res = derived.np_ratio
     if q_li <= A.POSITIVE_STO_DISCHARGED * q_pos_total:
         sto_p0 = q_li / q_pos_total
         sto_n0 = A.NEGATIVE_STO_FLOOR
@@ -265,7 +244,7 @@ def cell_model_inputs(
         A.NEGATIVE_COLLECTOR_THICKNESS_M + anode + A.SEPARATOR_THICKNESS_M + l_pos
         + A.POSITIVE_COLLECTOR_THICKNESS_M
     )
-    mass = mass_a + mass_c
+    mass = derived.anode_mass_mg_cm2 * 1e-3
     return CellModelInputs(
         formula=formula,
         carbon_thickness_m=t_c,
