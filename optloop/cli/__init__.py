@@ -34,8 +34,12 @@ class _Group(click.Group):
 def cli() -> None:
     """Closed-loop Bayesian optimisation of alloy / complex-oxide multilayer anodes.
 
-    Start with `optloop validate configs/default.yaml`, then `optloop space describe` and
-    `optloop space sample` to see the designs a campaign may propose.
+    \b
+    Typical use:
+      optloop validate configs/default.yaml        check a campaign config
+      optloop space describe configs/default.yaml  what the campaign may propose
+      optloop run configs/default.yaml             run (or resume) the closed loop
+      optloop status configs/default.yaml          trials, Pareto set, timings
     """
 
 

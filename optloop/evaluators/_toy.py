@@ -16,7 +16,7 @@ from optloop.evaluators.base import (
     EvaluationResult,
     JobState,
     JobStatus,
-    check_json_serialisable,
+    SubmissionLedger,
 )
 from optloop.exceptions import EvaluationError
 
@@ -54,7 +54,7 @@ class ToyEvaluator:
         self._score = score
         self._polls_to_finish = polls_to_finish
         self._jobs: dict[str, _Job] = {}
-        self._job_of_trial: dict[str, str] = {}
+        self._ledger = SubmissionLedger(name)
 
     def capabilities(self) -> dict[str, Any]:
         """Return what this evaluator supports."""
@@ -76,20 +76,13 @@ class ToyEvaluator:
         """
         if fidelity not in self.capabilities()["fidelities"]:
             raise EvaluationError(f"{self.name}: fidelity={fidelity!r} unknown; allowed: ['full']")
-        check_json_serialisable(design, "design")
-        design_json = json.dumps(design, sort_keys=True)
-        if trial_id in self._job_of_trial:
-            job_id = self._job_of_trial[trial_id]
-            job = self._jobs[job_id]
-            if (job.design_json, job.fidelity) != (design_json, fidelity):
-                raise EvaluationError(
-                    f"{self.name}: trial_id={trial_id!r} was submitted as job {job_id!r} with "
-                    "a different design or fidelity"
-                )
-            return job_id
+        design_json = self._ledger.design_json(design)
+        existing = self._ledger.lookup(trial_id, design_json, fidelity)
+        if existing is not None:
+            return existing
         job_id = f"{self.name}-{len(self._jobs) + 1}"
         self._jobs[job_id] = _Job(design_json=design_json, fidelity=fidelity)
-        self._job_of_trial[trial_id] = job_id
+        self._ledger.record(trial_id, job_id, design_json, fidelity)
         return job_id
 
     def _job(self, job_id: str) -> _Job:

@@ -29,6 +29,7 @@ Metrics are computed by the core from the evaluator's BDF file
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from optloop.exceptions import OptloopError
+from optloop.exceptions import EvaluationError, OptloopError
 
 __all__ = [
     "CAPABILITY_KEYS",
@@ -46,6 +47,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "ProtocolError",
+    "SubmissionLedger",
     "check_json_serialisable",
     "evaluate",
 ]
@@ -314,6 +316,46 @@ class Evaluator(Protocol):
     def cancel(self, job_id: str) -> None:
         """Stop the job if it is live (best effort); do nothing if it is terminal."""
         ...
+
+
+class SubmissionLedger:
+    """Remember the job each trial got, so that submitting a trial again is idempotent.
+
+    Evaluators call :meth:`lookup` first: it returns the existing job id for the same design
+    and fidelity, ``None`` for a new trial, and raises for the same trial with a different
+    design or fidelity. Then :meth:`record` the new job.
+    """
+
+    def __init__(self, evaluator_name: str) -> None:
+        self.evaluator_name = evaluator_name
+        self._jobs: dict[str, tuple[str, str, str]] = {}  # trial -> (job, design json, fidelity)
+
+    @staticmethod
+    def design_json(design: Mapping[str, Any]) -> str:
+        """Return the canonical JSON of a design (checked to be JSON first)."""
+        check_json_serialisable(dict(design), "design")
+        return json.dumps(design, sort_keys=True)
+
+    def lookup(self, trial_id: str, design_json: str, fidelity: str) -> str | None:
+        """Return the job id already issued for this trial, or None.
+
+        Raises:
+            EvaluationError: when the trial was submitted with another design or fidelity.
+        """
+        known = self._jobs.get(trial_id)
+        if known is None:
+            return None
+        job_id, old_json, old_fidelity = known
+        if (old_json, old_fidelity) != (design_json, fidelity):
+            raise EvaluationError(
+                f"{self.evaluator_name}: trial_id={trial_id!r} was submitted as job "
+                f"{job_id!r} with a different design or fidelity"
+            )
+        return job_id
+
+    def record(self, trial_id: str, job_id: str, design_json: str, fidelity: str) -> None:
+        """Remember the job issued for a trial."""
+        self._jobs[trial_id] = (job_id, design_json, fidelity)
 
 
 def _describe(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ from optloop.evaluators.base import (
     EvaluationResult,
     JobState,
     JobStatus,
-    check_json_serialisable,
+    SubmissionLedger,
 )
 from optloop.evaluators.pybamm.options import FIDELITIES, PybammOptions
 from optloop.exceptions import DesignError, EvaluationError
@@ -122,7 +122,7 @@ class PybammEvaluator:
         Path(self._bdf_dir).mkdir(parents=True, exist_ok=True)
         self._executor: ProcessPoolExecutor | None = None
         self._jobs: dict[str, _Job] = {}
-        self._job_of_trial: dict[str, str] = {}
+        self._ledger = SubmissionLedger(self.name)
 
     # --- pool ---------------------------------------------------------------------------------
 
@@ -202,17 +202,10 @@ class PybammEvaluator:
             raise EvaluationError(
                 f"{self.name}: fidelity={fidelity!r} unknown; allowed: {list(FIDELITIES)}"
             )
-        check_json_serialisable(dict(design), "design")
-        design_json = json.dumps(design, sort_keys=True)
-        if trial_id in self._job_of_trial:
-            job_id = self._job_of_trial[trial_id]
-            job = self._jobs[job_id]
-            if (job.design_json, job.fidelity) != (design_json, fidelity):
-                raise EvaluationError(
-                    f"{self.name}: trial_id={trial_id!r} was submitted as job {job_id!r} with "
-                    "a different design or fidelity"
-                )
-            return job_id
+        design_json = self._ledger.design_json(design)
+        existing = self._ledger.lookup(trial_id, design_json, fidelity)
+        if existing is not None:
+            return existing
         job_id = f"{self.name}-{uuid.uuid4().hex[:12]}"
         meta = {
             "job_id": job_id,
@@ -224,7 +217,7 @@ class PybammEvaluator:
         }
         job = _Job(design=dict(design), design_json=design_json, fidelity=fidelity, metadata=meta)
         self._jobs[job_id] = job
-        self._job_of_trial[trial_id] = job_id
+        self._ledger.record(trial_id, job_id, design_json, fidelity)
         try:
             Design.from_dict(dict(design))
         except DesignError as exc:
