@@ -7,7 +7,7 @@ feasible and on the composition simplex exactly, with no repair step. The pool m
 * feasible random designs from :meth:`~optloop.space.DesignSpace.sample` (a fixed part drawn
   once per optimiser, a fresh part per proposal),
 * local mutations of the incumbents (the best or Pareto-optimal observed designs), and
-* later, mutations of the candidates the acquisition scores highest (a local search).
+* later, mutations of the candidates the screen scores highest (a local search).
 
 A mutation perturbs the active continuous parameters (fractions, thickness, process
 conditions, layer thicknesses, N/P) in the unit (or log) scale of their bounds and, now and

@@ -3,8 +3,8 @@
 :meth:`optloop.space.DesignSpace.encode` gives a vector in physical units (one-hot or
 descriptor columns for categories). Here ``log_scale`` columns are log-transformed, every
 column is scaled by its bounds to [0, 1], and columns that cannot vary (equal bounds, e.g. a
-descriptor every allowed element shares) are dropped. The map is exact and invertible on the
-kept columns, so candidates can be decoded back into designs.
+descriptor every allowed element shares) are dropped. Candidates are always designs, so the
+map is only ever applied forwards.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class _Kept:
 
 
 class FeatureMap:
-    """Map designs to unit-cube feature vectors for the surrogates, and back."""
+    """Map designs to unit-cube feature vectors for the surrogates."""
 
     def __init__(self, space: DesignSpace) -> None:
         self.space = space
@@ -46,42 +46,23 @@ class FeatureMap:
         self._span = np.array([k.high - k.low for k in kept])
         self._log = np.array([k.log for k in kept], dtype=bool)
         cols = [enc.columns[k.index] for k in kept]
+        #: Column names, as in the encoder.
         self.names: list[str] = [c.name for c in cols]
-        self.parameters: list[str] = [c.parameter for c in cols]
         #: Feature indices of binary category columns (one-hot and "slot present").
         self.categorical: list[int] = [
             j for j, c in enumerate(cols) if c.kind in ("one_hot", "present")
         ]
-        #: Feature indices of continuous parameters (fractions, thicknesses, conditions...).
-        self.continuous: list[int] = [j for j, c in enumerate(cols) if c.kind == "continuous"]
 
     @property
     def dim(self) -> int:
         """Return the number of features."""
         return len(self._kept)
 
-    def raw_bounds(self, j: int) -> tuple[float, float]:
-        """Return feature ``j``'s bounds in the encoder's units (before any log)."""
-        c = self.space.encoder.columns[self._kept[j].index]
-        return c.low, c.high
-
-    def is_log(self, j: int) -> bool:
-        """Return True when feature ``j`` is log-scaled."""
-        return self._kept[j].log
-
     def from_encoded(self, x: np.ndarray) -> np.ndarray:
         """Map encoder vectors (``n x D`` or ``D``) to features (``n x d`` or ``d``)."""
         x = np.asarray(x, dtype=float)[..., self._idx]
         x = np.where(self._log, np.log(np.where(self._log, np.maximum(x, 1e-300), 1.0)), x)
         return np.asarray((x - self._lo) / self._span)
-
-    def to_encoded(self, z: np.ndarray, template: np.ndarray) -> np.ndarray:
-        """Map a feature vector back to an encoder vector; dropped columns from ``template``."""
-        x = np.array(template, dtype=float)
-        v = self._lo + np.asarray(z, dtype=float) * self._span
-        v = np.where(self._log, np.exp(v), v)
-        x[self._idx] = v
-        return x
 
     def encode(self, designs: Sequence[Design]) -> np.ndarray:
         """Return the ``n x d`` feature matrix of ``designs``.
@@ -94,7 +75,3 @@ class FeatureMap:
             return np.zeros((0, self.dim))
         raw = np.stack([self.space.encode(d) for d in designs])
         return self.from_encoded(raw)
-
-    def decode(self, z: np.ndarray, template: np.ndarray) -> Design:
-        """Decode a feature vector into a design (not checked for feasibility)."""
-        return self.space.decode(self.to_encoded(z, template))

@@ -6,6 +6,23 @@ next batch. It keeps no campaign state of its own: the same seed and the same da
 the same proposals, whichever process asks. (It caches the Sobol sequence and a fixed part
 of the candidate pool, both functions of the seed only, so keeping one instance alive
 between proposals saves time.)
+
+One BoTorch proposal:
+
+1. **Fit** a GP per metric (objectives and outcome-constrained metrics; censored values as
+   lower bounds) and, if anything failed, a GP classifier of success
+   (:mod:`optloop.optimiser.surrogate`).
+2. **Pool** feasible candidates: random feasible designs and mutations of the incumbents,
+   every one checked against all rules (:mod:`optloop.optimiser.candidates`).
+3. **Screen** the pool with a cheap marginal expected-(hypervolume-)improvement score and
+   search locally around its best (:class:`~optloop.optimiser.acquisition.Screen`).
+4. **Choose** the batch among the screen's shortlist by sequential greedy
+   ``optimize_acqf_discrete`` on qLogNEHVI (several objectives) or qLogNEI (one), with the
+   pending designs as ``X_pending`` and the constraints and success probability as
+   constraints (:func:`~optloop.optimiser.acquisition.build_acquisition`).
+
+Every proposal is a pool member, so it is feasible and on the composition simplex exactly;
+none equals an observed or pending design.
 """
 
 from __future__ import annotations
@@ -13,13 +30,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.models import ModelListGP
 from botorch.models.gpytorch import GPyTorchModel
 from botorch.optim import optimize_acqf_discrete
@@ -29,7 +46,10 @@ from optloop.config.models import Objective, OutcomeConstraint
 from optloop.exceptions import InfeasibleDesignError
 from optloop.optimiser.acquisition import (
     ConstraintSpec,
+    Screen,
+    baseline,
     build_acquisition,
+    pareto_order,
     predict,
     success_probability,
 )
@@ -84,20 +104,57 @@ class OptimiserSettings:
     max_fit_points: int = 300
     """Above this many observations, hyperparameters are fitted on a subset of this size
     and the GP conditioned on all (see :mod:`optloop.optimiser.surrogate`)."""
-    fit_maxiter: int = 200
-    """L-BFGS-B iterations per hyperparameter fit."""
+    fit_maxiter: int = 50
+    """L-BFGS-B iterations per hyperparameter fit on more than ``small_fit`` points."""
+    fit_maxiter_small: int = 200
+    """L-BFGS-B iterations per hyperparameter fit on at most ``small_fit`` points."""
+    small_fit: int = 100
+    """Fits on this many points or fewer are cheap: they get ``fit_maxiter_small``."""
     max_inducing: int = 128
     """Most inducing points of the failure classifier (failures first)."""
     min_points: int = 3
     """Observations of every objective needed before the BO phase can start."""
     log_metrics: tuple[str, ...] = ("cycle_life",)
     """Positive, skewed metrics modelled as log(y)."""
-    shortlist: int = 256
-    """Best single-point candidates among which the q-batch is chosen greedily."""
+    shortlist: int = 128
+    """Candidates, the screen's best, among which the acquisition picks the batch."""
+    greedy_choices: int = 32
+    """Candidates, the acquisition's best of the shortlist, left for the greedy batch steps."""
+    max_baseline: int = 64
+    """Observed designs (the predicted best) given to the noisy acquisition as baseline."""
     torch_threads: int | None = 1
     """Torch threads while proposing (restored after); None leaves torch's setting."""
     eta: float = 1e-2
     """Sigmoid temperature of the constraints (slack in units of the metric's spread)."""
+
+
+class _Clock:
+    """Wall-clock and process CPU seconds per phase ("fit", "acquisition")."""
+
+    def __init__(self) -> None:
+        self.wall = {"fit": 0.0, "acquisition": 0.0}
+        self.cpu = {"fit": 0.0, "acquisition": 0.0}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        w, c = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall[phase] += time.perf_counter() - w
+            self.cpu[phase] += time.process_time() - c
+
+    def timing(self, n_obs: int, n_cand: int, n_training: int, phase: str) -> ProposalTiming:
+        return ProposalTiming(
+            self.wall["fit"],
+            self.wall["acquisition"],
+            n_obs,
+            n_cand,
+            n_training,
+            phase,
+            self.cpu["fit"],
+            self.cpu["acquisition"],
+        )
 
 
 @contextmanager
@@ -115,26 +172,6 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 def _derive(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) % 2**32 for p in parts]).generate_state(1)[0])
-
-
-def _pareto_order(values: np.ndarray, limit: int) -> np.ndarray:
-    """Return row indices by non-dominated front (maximisation), then by first column.
-
-    Peeling stops once ``limit`` rows are ordered.
-    """
-    n = values.shape[0]
-    remaining = np.arange(n)
-    order: list[int] = []
-    while remaining.size and len(order) < limit:
-        v = values[remaining]
-        ge = (v[:, None, :] >= v[None, :, :]).all(-1)
-        gt = (v[:, None, :] > v[None, :, :]).any(-1)
-        dominated = (ge & gt).any(0)
-        front = remaining[~dominated]
-        front = front[np.argsort(-values[front, 0], kind="stable")]
-        order.extend(int(i) for i in front)
-        remaining = remaining[dominated]
-    return np.array(order, dtype=int)
 
 
 @dataclass
@@ -188,7 +225,6 @@ class Optimiser:
             if c.metric not in names
             and c.metric not in [x.metric for x in self.outcome_constraints[:i]]
         ]
-        self._template = np.zeros(space.encoder.dim)
 
     # ----------------------------------------------------------------------------- public
 
@@ -208,8 +244,23 @@ class Optimiser:
         """
         if n < 0:
             raise ValueError(f"n = {n}; need n >= 0")
-        with _torch_threads(self.settings.torch_threads):
+        with _torch_threads(self.settings.torch_threads), warnings.catch_warnings():
+            # GPyTorch's variational interpolation builds a sparse tensor; torch warns once.
+            warnings.filterwarnings("ignore", "Sparse invariant checks", UserWarning)
             return self._propose(observations, pending, n, iteration)
+
+    def fit_surrogate(
+        self, observations: Sequence[Observation], *, iteration: int = 0
+    ) -> FittedSurrogate | None:
+        """Fit the surrogates ``propose`` would fit on these observations (None: too few).
+
+        For reports and benchmarks: the models, their outputs and the imputed censored values.
+        """
+        with _torch_threads(self.settings.torch_threads), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse invariant checks", UserWarning)
+            data = self._encode_observations(observations)
+            with manual_seed(_derive(self.seed, iteration, len(observations), _FIT)):
+                return self._fit(data, iteration)
 
     def _propose(
         self,
@@ -218,53 +269,50 @@ class Optimiser:
         n: int,
         iteration: int,
     ) -> tuple[list[Proposal], ProposalTiming]:
-        t0 = time.perf_counter()
-        exclude = {o.design.key() for o in observations} | {d.key() for d in pending}
-        n_done = sum(not self.space.violations(o.design) for o in observations) + len(pending)
-        n_sobol = min(n, max(0, self.initial_designs - n_done))
-        sobol = self._sobol.take(n_sobol, exclude) if n_sobol else []
-        t_sobol = time.perf_counter() - t0
+        clock = _Clock()
+        with clock("acquisition"):
+            exclude = {o.design.key() for o in observations} | {d.key() for d in pending}
+            n_done = sum(not self.space.violations(o.design) for o in observations)
+            n_sobol = min(n, max(0, self.initial_designs - n_done - len(pending)))
+            sobol = self._sobol.take(n_sobol, exclude) if n_sobol else []
         proposals = [Proposal(d, "sobol", {}, None, i) for i, d in enumerate(sobol)]
         remaining = n - len(proposals)
         if remaining == 0:
-            return proposals, ProposalTiming(
-                0.0, t_sobol, len(observations), self._sobol.points_examined, 0, "sobol"
+            return proposals, clock.timing(
+                len(observations), self._sobol.points_examined, 0, "sobol"
             )
-        t1 = time.perf_counter()
-        data = self._encode_observations(observations)
         surrogate = None
-        try:
-            with manual_seed(_derive(self.seed, iteration, len(observations), _FIT)):
-                surrogate = self._fit(data, iteration)
-        except Exception as exc:  # noqa: BLE001 - any fitting failure falls back to Sobol
-            log.warning(
-                "surrogate fit failed (%s: %s); proposing Sobol designs", type(exc).__name__, exc
-            )
-        fit_s = time.perf_counter() - t1
+        with clock("fit"):
+            data = self._encode_observations(observations)
+            try:
+                with manual_seed(_derive(self.seed, iteration, len(observations), _FIT)):
+                    surrogate = self._fit(data, iteration)
+            except Exception as exc:  # noqa: BLE001 - any fitting failure falls back to Sobol
+                log.warning(
+                    "surrogate fit failed (%s: %s); proposing Sobol designs",
+                    type(exc).__name__,
+                    exc,
+                )
         if surrogate is None:
-            exclude |= {d.key() for d in sobol}
-            more = self._sobol.take(remaining, exclude)
+            with clock("acquisition"):
+                exclude |= {d.key() for d in sobol}
+                more = self._sobol.take(remaining, exclude)
             proposals += [
                 Proposal(d, "sobol", {}, None, len(proposals) + i) for i, d in enumerate(more)
             ]
-            return proposals, ProposalTiming(
-                fit_s,
-                time.perf_counter() - t0 - fit_s,
-                len(observations),
-                self._sobol.points_examined,
-                0,
-                "sobol",
+            return proposals, clock.timing(
+                len(observations), self._sobol.points_examined, 0, "sobol"
             )
-        t2 = time.perf_counter()
-        bo, n_cand = self._bo(
-            surrogate,
-            data,
-            list(pending) + sobol,
-            exclude | {d.key() for d in sobol},
-            remaining,
-            iteration,
-            len(observations),
-        )
+        with clock("acquisition"):
+            bo, n_cand = self._bo(
+                surrogate,
+                data,
+                list(pending) + sobol,
+                exclude | {d.key() for d in sobol},
+                remaining,
+                iteration,
+                len(observations),
+            )
         proposals += [
             Proposal(
                 p.design,
@@ -276,14 +324,8 @@ class Optimiser:
             )
             for i, p in enumerate(bo)
         ]
-        acq_s = time.perf_counter() - t2 + t_sobol
-        return proposals, ProposalTiming(
-            fit_s,
-            acq_s,
-            len(observations),
-            n_cand,
-            surrogate.n_training,
-            "mixed" if sobol else "botorch",
+        return proposals, clock.timing(
+            len(observations), n_cand, surrogate.n_training, "mixed" if sobol else "botorch"
         )
 
     # ----------------------------------------------------------------------------- fitting
@@ -329,6 +371,10 @@ class Optimiser:
             None if objective is None else objective.direction == "maximize",
         )
 
+    def _maxiter(self, n: int) -> int:
+        s = self.settings
+        return s.fit_maxiter_small if min(n, s.max_fit_points) <= s.small_fit else s.fit_maxiter
+
     def _fit(self, data: _Data, iteration: int) -> FittedSurrogate | None:
         s = self.settings
         cat = self.features.categorical if s.kernel == "mixed" else []
@@ -337,23 +383,30 @@ class Optimiser:
         logs: dict[str, bool] = {}
         imputed: dict[str, np.ndarray] = {}
         n_training = 0
+        objectives = [o.name for o in self.objectives]
         for k, name in enumerate(self._metrics):
             md = self._metric_data(data, name)
             if md is None:
-                if name in [o.name for o in self.objectives]:
+                if name in objectives:
                     return None
                 log.info(
                     "outcome constraint on %s left out: fewer than %d values", name, s.min_points
                 )
                 continue
-            model, y, n_fit = fit_metric_model(
-                md,
-                kernel=s.kernel,
-                cat_dims=cat,
-                max_fit_points=s.max_fit_points,
-                seed=_derive(self.seed, iteration, len(data.obs), _FIT, k),
-                maxiter=s.fit_maxiter,
-            )
+            try:
+                model, y, n_fit = fit_metric_model(
+                    md,
+                    kernel=s.kernel,
+                    cat_dims=cat,
+                    max_fit_points=s.max_fit_points,
+                    seed=_derive(self.seed, iteration, len(data.obs), _FIT, k),
+                    maxiter=self._maxiter(len(md.y)),
+                )
+            except Exception as exc:
+                if name in objectives:
+                    raise
+                log.warning("outcome constraint on %s left out: its GP failed (%s)", name, exc)
+                continue
             models.append(model)
             outputs.append(name)
             logs[name] = md.log
@@ -361,16 +414,20 @@ class Optimiser:
             n_training = max(n_training, n_fit)
         success = np.array([not o.failed for o in data.obs], dtype=float)
         if 0 < success.sum() < len(success):
-            classifier, n_fit = fit_success_model(
-                data.X,
-                success,
-                max_inducing=s.max_inducing,
-                seed=_derive(self.seed, iteration, len(data.obs), _FIT, 99),
-                maxiter=s.fit_maxiter,
-            )
-            models.append(classifier)
-            outputs.append(SUCCESS)
-            n_training = max(n_training, n_fit)
+            try:
+                classifier, n_fit = fit_success_model(
+                    data.X,
+                    success,
+                    max_inducing=s.max_inducing,
+                    seed=_derive(self.seed, iteration, len(data.obs), _FIT, 99),
+                    maxiter=self._maxiter(len(success)),
+                )
+            except Exception as exc:  # noqa: BLE001 - propose without the failure model
+                log.warning("failure classifier left out: its fit failed (%s)", exc)
+            else:
+                models.append(classifier)
+                outputs.append(SUCCESS)
+                n_training = max(n_training, n_fit)
         return FittedSurrogate(ModelListGP(*models), outputs, logs, imputed, n_training)
 
     # ----------------------------------------------------------------------------- BO
@@ -412,8 +469,8 @@ class Optimiser:
         )
         met = np.array([self._meets_constraints(data.obs[i]) for i in ok])
         # Designs meeting the outcome constraints first, each group by Pareto front.
-        order = [ok[j] for j in np.flatnonzero(met)[_pareto_order(vals[met], k)]]
-        order += [ok[j] for j in np.flatnonzero(~met)[_pareto_order(vals[~met], k)]]
+        order = [ok[j] for j in np.flatnonzero(met)[pareto_order(vals[met], k)]]
+        order += [ok[j] for j in np.flatnonzero(~met)[pareto_order(vals[~met], k)]]
         return [data.designs[i] for i in order[:k]]
 
     def _meets_constraints(self, o: Observation) -> bool:
@@ -459,12 +516,6 @@ class Optimiser:
         pool, _ = unique_feasible(designs, exclude)
         return pool
 
-    @staticmethod
-    def _evaluate(acq: AcquisitionFunction, Z: torch.Tensor) -> torch.Tensor:
-        """Return the single-point acquisition value of every row of ``Z``."""
-        with torch.no_grad():
-            return torch.cat([acq(z.unsqueeze(-2)) for z in Z.split(512)])
-
     def _bo(
         self,
         surrogate: FittedSurrogate,
@@ -483,7 +534,7 @@ class Optimiser:
         seen = exclude | {d.key() for d in pool}
         Z = torch.as_tensor(self.features.encode(pool), dtype=DTYPE)
         ok = [i for i, o in enumerate(data.obs) if not o.failed]
-        X_base = torch.as_tensor(data.X[ok] if ok else data.X, dtype=DTYPE)
+        X_ok = torch.as_tensor(data.X[ok] if ok else data.X, dtype=DTYPE)
         pend_rows = []
         for d in pending:
             try:
@@ -491,18 +542,18 @@ class Optimiser:
             except ValueError:
                 continue
         X_pend = torch.as_tensor(np.array(pend_rows), dtype=DTYPE) if pend_rows else None
+        specs = self._constraint_specs(data, surrogate)
         with manual_seed(_derive(self.seed, iteration, n_obs, _ACQ)):
-            acq = build_acquisition(
+            # 1. Score the pool with the cheap screen and search locally around its best.
+            screen = Screen(
                 surrogate,
                 self.objectives,
-                self._constraint_specs(data, surrogate),
-                X_base,
-                X_pend,
-                mc_samples=s.mc_samples,
-                seed=_derive(self.seed, iteration, n_obs, _ACQ, 1),
-                eta=s.eta,
+                specs,
+                X_ok,
+                n_samples=s.mc_samples,
+                seed=_derive(self.seed, iteration, n_obs, _ACQ, 2),
             )
-            vals = self._evaluate(acq, Z)
+            vals = screen(Z)
             for _ in range(s.local_search_rounds):
                 top = torch.argsort(vals, descending=True, stable=True)[: s.local_search_top]
                 new: list[Design] = []
@@ -515,13 +566,29 @@ class Optimiser:
                 pool += new
                 Z_new = torch.as_tensor(self.features.encode(new), dtype=DTYPE)
                 Z = torch.cat([Z, Z_new])
-                vals = torch.cat([vals, self._evaluate(acq, Z_new)])
-            # Sequential greedy batch over the best single-point candidates: pending points
-            # only lower values, so the batch is found among them.
+                vals = torch.cat([vals, screen(Z_new)])
+            # 2. The batch: sequential greedy qLogNEHVI / qLogNEI, with the pending designs,
+            # over the screen's shortlist.
             shortlist = torch.argsort(vals, descending=True, stable=True)[: max(s.shortlist, q)]
             Zs = Z[shortlist]
-            q_eff = min(q, len(shortlist))
-            cand, values = optimize_acqf_discrete(acq, q=q_eff, choices=Zs, unique=True)
+            acq = build_acquisition(
+                surrogate,
+                self.objectives,
+                specs,
+                baseline(surrogate, self.objectives, specs, X_ok, s.max_baseline),
+                X_pend,
+                mc_samples=s.mc_samples,
+                seed=_derive(self.seed, iteration, n_obs, _ACQ, 1),
+                eta=s.eta,
+            )
+            if q > 1 and len(shortlist) > s.greedy_choices:
+                # Pending points only lower values: the later greedy steps choose among the
+                # first step's best.
+                with torch.no_grad():
+                    first = torch.cat([acq(z.unsqueeze(-2)) for z in Zs.split(256)])
+                best = torch.argsort(first, descending=True, stable=True)[: s.greedy_choices]
+                shortlist, Zs = shortlist[best], Zs[best]
+            cand, values = optimize_acqf_discrete(acq, q=min(q, len(shortlist)), choices=Zs)
         values = values.reshape(-1)
         picked: list[int] = []
         for row in cand:

@@ -63,3 +63,7 @@ class ProposalTiming:
     """Observations used to fit the surrogates' hyperparameters (after the cap)."""
     phase: str = "sobol"
     """``"sobol"``, ``"botorch"`` or ``"mixed"`` when a batch straddles both."""
+    fit_cpu_seconds: float = 0.0
+    """Process CPU seconds of the fit (wall time inflates when other work shares the cores)."""
+    acquisition_cpu_seconds: float = 0.0
+    """Process CPU seconds of the acquisition."""
