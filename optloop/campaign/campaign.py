@@ -27,6 +27,7 @@ from optloop.objectives import METRICS
 from optloop.optimiser import Observation, Optimiser
 from optloop.space import Design, DesignSpace
 from optloop.store import CampaignStore, Trial, TrialStatus
+from optloop.tracking import mirror_after_step
 
 __all__ = ["Campaign", "Progress", "default_store_url"]
 
@@ -407,8 +408,12 @@ class Campaign:
                 if progress is not None and key != last:
                     progress(self._progress(budget))
                     last = key
+                # MLflow mirrors the store in the background; it never blocks the loop.
+                mirror_after_step(self)
                 time.sleep(poll_interval_s)
-            final = self._progress(budget, "done")
+            report = mirror_after_step(self, final=True)
+            note = f"done; MLflow: {report.summary()}" if report else "done"
+            final = self._progress(budget, note)
             if progress is not None:
                 progress(final)
             return final
@@ -429,7 +434,9 @@ class Campaign:
             while wait and self.store.counts()["running"]:
                 time.sleep(poll_interval_s)
                 self._collect()
-            return self._progress(budget, "tick")
+            report = mirror_after_step(self, final=True)
+            note = f"tick; MLflow: {report.summary()}" if report else "tick"
+            return self._progress(budget, note)
 
     # --- reporting --------------------------------------------------------------------------
 

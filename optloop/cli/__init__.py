@@ -13,6 +13,7 @@ from optloop.cli.campaign_cmd import ask, run, status, tell, tick
 from optloop.cli.evaluate_cmd import evaluate
 from optloop.cli.materials_cmd import materials
 from optloop.cli.space_cmd import space, validate
+from optloop.cli.tracking_cmd import report, sync, ui
 from optloop.exceptions import OptloopError
 
 __all__ = ["cli", "main"]
@@ -40,13 +41,13 @@ def cli() -> None:
       optloop space describe configs/default.yaml  what the campaign may propose
       optloop run configs/default.yaml             run (or resume) the closed loop
       optloop status configs/default.yaml          trials, Pareto set, timings
-    """
+    """  # noqa: D301 - click needs a real \b (its no-rewrap marker), not a raw string
 
 
 cli.add_command(validate)
 cli.add_command(space)
 cli.add_command(materials)
-for _cmd in (evaluate, run, ask, tell, tick, status):
+for _cmd in (evaluate, run, ask, tell, tick, status, sync, ui, report):
     cli.add_command(_cmd)
 
 

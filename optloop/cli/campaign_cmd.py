@@ -60,6 +60,9 @@ def run(config: Path, budget: int | None) -> None:
         click.echo(_progress_line(final, started))
         _print_front(camp.status())
         click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
+        if "MLflow" in final.message:
+            click.echo(final.message.removeprefix("done; "))
+            click.echo(f"watch it in the MLflow UI: optloop ui {config}")
 
 
 @click.command()
