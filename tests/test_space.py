@@ -300,3 +300,33 @@ def test_derived_balance_and_swelling() -> None:
     # A Li layer covers the first-cycle loss: the ceiling on first-cycle efficiency rises.
     li = derive(design(lithium_layer={"thickness_um": 1.0}))
     assert li.first_cycle_efficiency_max > p.first_cycle_efficiency_max
+
+
+def test_fully_silicided_film_is_refused() -> None:
+    # 2 Si per Ni (NiSi2): Si0.6Ni0.4 has no Si left to alloy with lithium.
+    d = design(alloy_layer__composition={"Si": 0.65, "Ni": 0.35})
+    v = [x for x in DesignSpace(DEFAULT.space).violations(d) if x.rule == "alloy_stores_lithium"]
+    assert v and "stores no lithium" in v[0].message and "NiSi2" in v[0].message
+
+
+def test_first_cycle_loss_that_leaves_no_cyclable_lithium_is_refused() -> None:
+    # A thick SiO2-like film alone: reducing its oxide eats more Li than the positive holds.
+    d = design(
+        alloy_layer__composition={"Si": 1.0},
+        alloy_layer__oxygen_ratio=2.0,
+        alloy_layer__thickness_um=3.0,
+        alloy_layer__structure="crystalline",
+        carbon_layer=None,
+    )
+    v = [x for x in DesignSpace(DEFAULT.space).violations(d) if x.rule == "cell_balance"]
+    assert v and "cyclable" in v[0].message and "less oxygen" in v[0].message
+    # With a lithium layer covering the loss the same film balances.
+    ok = design(
+        alloy_layer__composition={"Si": 1.0},
+        alloy_layer__oxygen_ratio=2.0,
+        alloy_layer__thickness_um=3.0,
+        alloy_layer__structure="crystalline",
+        carbon_layer=None,
+        lithium_layer={"thickness_um": 8.0},
+    )
+    assert "cell_balance" not in {x.rule for x in DesignSpace(DEFAULT.space).violations(ok)}

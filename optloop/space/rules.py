@@ -43,6 +43,8 @@ AMORPHOUS_T_MAX_C = {"sputtering": 400.0, "vapour_deposition": 400.0, "cvd": 580
 #: Lowest positive loading a balanced cell can have, mAh/cm^2 (below it the Li layer alone
 #: would over-fill the anode: plating hazard).
 MIN_POSITIVE_LOADING = 0.1
+#: Smallest share of the positive's capacity that must stay cyclable after the first cycle.
+MIN_CYCLABLE_FRACTION = 0.05
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,19 @@ def _amorphous(d: Design, _: DesignSpaceConfig) -> list[str]:
     return [f"structure 'amorphous' is not reachable: {why}"] if why else []
 
 
+def _active(d: Design, _: DesignSpaceConfig) -> list[str]:
+    if d.alloy_layer is None:
+        return []
+    p = derive(d)
+    if p.alloy is not None and p.alloy.specific_capacity_mAh_g <= 0.0:
+        return [
+            f"alloy {p.alloy.formula} stores no lithium: its silicide / intermetallic formers "
+            "bind all of the Li-alloying metal (e.g. 2 Si per Ni in NiSi2); lower the "
+            "non-alloying fraction"
+        ]
+    return []
+
+
 def _balance(d: Design, space: DesignSpaceConfig) -> list[str]:
     p = derive(d)
     out = []
@@ -137,6 +152,14 @@ def _balance(d: Design, space: DesignSpaceConfig) -> list[str]:
             f"{MIN_POSITIVE_LOADING} mAh/cm^2): the lithium layer's excess "
             f"{p.lithium_excess_mAh_cm2:.3g} mAh/cm^2 over-fills an anode of "
             f"{p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 (plating hazard)"
+        )
+    elif p.first_cycle_efficiency_max <= MIN_CYCLABLE_FRACTION:
+        out.append(
+            f"first-cycle lithium loss {p.irreversible_loss_mAh_cm2:.3g} mAh/cm^2 (films, "
+            f"graphite, oxide) less the lithium layer's {p.lithium_areal_capacity_mAh_cm2:.3g} "
+            f"leaves {100 * p.first_cycle_efficiency_max:.3g} % of the positive's "
+            f"{p.positive_loading_mAh_cm2:.3g} mAh/cm^2 cyclable (limit > "
+            f"{100 * MIN_CYCLABLE_FRACTION:g} %): add a lithium layer or less oxygen"
         )
     if d.cell.positive_loading_mAh_cm2 is not None and p.np_ratio < space.cell.min_np_ratio:
         out.append(
@@ -275,9 +298,16 @@ RULES: tuple[Rule, ...] = (
         _amorphous,
     ),
     Rule(
+        "alloy_stores_lithium",
+        "physical",
+        "the alloy keeps some Li-alloying metal free of silicides / intermetallics",
+        _active,
+    ),
+    Rule(
         "cell_balance",
         "physical",
-        "N/P >= min_np_ratio and a positive loading >= 0.1 mAh/cm^2 after the Li layer's excess",
+        "N/P >= min_np_ratio, a positive loading >= 0.1 mAh/cm^2 after the Li layer's excess, "
+        "> 5 % of the positive cyclable after the first-cycle loss",
         _balance,
     ),
     Rule(

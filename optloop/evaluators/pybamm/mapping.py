@@ -172,6 +172,13 @@ def cell_model_inputs(
     layer = design.alloy_layer
     if layer is not None and derived.alloy is not None:
         props = derived.alloy
+        if props.max_concentration_mol_m3 <= 0.0:
+            raise InfeasibleDesignError(
+                [
+                    f"alloy {props.formula} stores no lithium (all of its alloying metal is "
+                    "bound in silicides / intermetallics): nothing to simulate"
+                ]
+            )
         t_a = layer.thickness_um * 1e-6
         rho = float(derived.film_relative_density or 1.0)
         amorphous = layer.structure == "amorphous"
