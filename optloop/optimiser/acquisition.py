@@ -7,15 +7,16 @@ r"""Acquisition functions over the fitted surrogates.
 * One objective: ``qLogNoisyExpectedImprovement``.
 
 Both take the outcome constraints (``metric >= value`` or ``<= value``, scaled by the
-metric's spread) and, when a failure model exists, the constraint "the failure classifier's latent
-is positive" as BoTorch constraint callables, so the acquisition is the expected improvement of
-designs that satisfy the constraints and succeed. Pending designs are ``X_pending``;
+metric's spread) and, when a failure model exists, the constraint "the failure classifier's
+latent is positive" as BoTorch constraint callables, so the acquisition is the expected
+improvement of designs that satisfy the constraints and succeed. Pending designs are ``X_pending``;
 observed ones ``X_baseline`` (at most ``max_baseline`` of the predicted best, then pruned
 by BoTorch to the likely best).
 
 Scoring every candidate of a pool of ~1500 with these would cost a joint posterior with the
 baseline per candidate; :class:`Screen` ranks the pool first from each candidate's marginal
-posterior (about 10x cheaper), and only its shortlist meets the real acquisition.
+posterior (an order of magnitude cheaper per candidate), and only its shortlist meets the
+real acquisition.
 """
 
 from __future__ import annotations

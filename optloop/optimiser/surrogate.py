@@ -35,11 +35,15 @@ first: in 15 dimensions with a few dozen points it stayed near the base rate, 0.
 every evaluation failed against 0.09 for the classifier, and the optimiser kept proposing
 into the failing region.)
 
-**Large data.** Above ``max_fit_points`` observations the hyperparameters are fitted on a
-subset (the best quarter by the metric, when it is an objective, and a seeded random
-draw of the rest; for the success model, failures first), then the exact GP is conditioned
-on *all* observations with those hyperparameters: the cubic-cost optimisation loop runs on
-``max_fit_points`` points only, the predictions use every point.
+**Large data.** Above ``max_fit_points`` observations a metric GP's hyperparameters are
+fitted on a subset (a quarter of it the best observations by the metric, when it is an
+objective; the rest a seeded random draw), then the exact GP is conditioned on *all*
+observations with those hyperparameters: the cubic-cost optimisation loop runs on
+``max_fit_points`` points only, the predictions use every point. The failure classifier
+keeps at most ``max_inducing`` inducing points (failures first) and its ELBO sees every
+label. Hyperparameter fits stop after a fixed number of L-BFGS-B iterations: on held-out
+data the early-stopped fits predict as well as fits run to convergence, at a fraction of
+the time (``experiments/results/bench_optimiser.md``).
 """
 
 from __future__ import annotations
