@@ -11,10 +11,10 @@ from optloop.cli.space_cmd import read_designs
 from optloop.config import load_config
 from optloop.data.bdf import read_bdf
 from optloop.data.metrics import compute_metrics
-from optloop.data.plots import plot_capacity_fade
 from optloop.evaluators.base import evaluate as evaluate_sync
 from optloop.evaluators.registry import create_evaluator
 from optloop.exceptions import OptloopError
+from optloop.reports.figures import capacity_fade_figure, save
 from optloop.space import DesignSpace
 
 __all__ = ["evaluate"]
@@ -90,9 +90,8 @@ def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_j
     plot = None
     if result.bdf_path:
         frame, _ = read_bdf(result.bdf_path)
-        plot = plot_capacity_fade(
-            [(compute_metrics(frame), "design")], out_dir / "capacity_fade.png"
-        )
+        fig = capacity_fade_figure({"design": compute_metrics(frame)}, "Capacity fade")
+        plot = save(fig, out_dir / "capacity_fade.png")
     doc = {
         "status": result.state.value,
         "reason": result.reason,
