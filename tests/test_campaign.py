@@ -20,6 +20,7 @@ import yaml
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
 from optloop.evaluators._toy import ToyEvaluator
+from optloop.evaluators.base import EvaluationResult, JobState
 from optloop.exceptions import OptloopError
 from optloop.optimiser import Optimiser, OptimiserSettings
 from optloop.space import Design, DesignSpace
@@ -194,6 +195,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from test_campaign import campaign, score
 from optloop.evaluators._toy import ToyEvaluator
+from optloop.evaluators.base import EvaluationResult, JobState
 from pathlib import Path
 camp = campaign(Path({tmp!r}), budget=8, initial_designs=4, batch_size=2)
 camp._evaluator = ToyEvaluator(score, polls_to_finish=20)
@@ -229,3 +231,40 @@ def test_sigkill_mid_campaign_resumes_without_loss_or_duplicates(tmp_path: Path)
     keys = [t.design.key() for t in after.values()]
     assert len(keys) == len(set(keys))
     assert all(t.status in (TrialStatus.COMPLETED, TrialStatus.FAILED) for t in after.values())
+
+
+class LosingEvaluator(ToyEvaluator):
+    """Loses the cell of every submission whose key is in ``lose`` (a short, a channel fault)."""
+
+    def __init__(self, lose: set[str]) -> None:
+        super().__init__(score, polls_to_finish=2)
+        self.lose = lose
+        self.keys: list[str] = []
+
+    def submit(self, design: Mapping[str, Any], *, trial_id: str, fidelity: str = "full") -> str:
+        self.keys.append(trial_id)
+        job = super().submit(design, trial_id=trial_id, fidelity=fidelity)
+        if trial_id in self.lose:
+            j = self._jobs[job]
+            j.result = EvaluationResult.failed("cell shorted", state=JobState.LOST)
+            j.state = JobState.LOST
+        return job
+
+
+def test_a_lost_cell_is_rebuilt_under_a_new_key_then_abandoned(tmp_path: Path) -> None:
+    with campaign(tmp_path) as camp:
+        first, second = camp.ask(2)
+        # First trial: lost once, then the new cell succeeds. Second: lost on every attempt.
+        lose = {first.uid} | {second.uid} | {f"{second.uid}-r{i}" for i in range(1, 5)}
+        camp._evaluator = ev = LosingEvaluator(lose)
+        for t in (first, second):
+            camp._submit(t)
+        for _ in range(12):
+            camp._collect()
+        a, b = camp.store.get(first.id), camp.store.get(second.id)
+    assert a.status is TrialStatus.COMPLETED
+    assert a.metadata["lost_attempts"] == 1 and a.attempts == 2
+    assert b.status is TrialStatus.ABANDONED  # says nothing about the design: not a failure
+    assert b.attempts == camp.config.evaluator.max_attempts
+    assert "lost 3 time(s); last: cell shorted" in (b.reason or "")
+    assert ev.keys.count(first.uid) == 1 and f"{first.uid}-r1" in ev.keys

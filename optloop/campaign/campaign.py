@@ -98,9 +98,12 @@ class Campaign:
         """Return the evaluator, created from the config on first use."""
         if self._evaluator is None:
             options = dict(self.config.evaluator.options)
+            # Data of the embedded evaluators live beside the campaign's store.
+            run_dir = Path("runs") / self.config.name
             if self.config.evaluator.name == "pybamm":
-                # Cycling data of the embedded evaluator lives beside the campaign's store.
-                options.setdefault("output_dir", str(Path("runs") / self.config.name / "bdf"))
+                options.setdefault("output_dir", str(run_dir / "bdf"))
+            elif self.config.evaluator.name == "simulated_cycler":
+                options.setdefault("state_dir", str(run_dir / "cycler"))
             self._evaluator = create_evaluator(self.config.evaluator.name, options)
         return self._evaluator
 
@@ -221,9 +224,10 @@ class Campaign:
         return clean
 
     def _record(self, trial_id: int, result: EvaluationResult) -> Trial:
+        kept = self.store.get(trial_id).metadata  # the campaign's own notes (lost cells...)
         common: dict[str, Any] = {
             "bdf_path": result.bdf_path,
-            "metadata": result.metadata,
+            "metadata": {**kept, **result.metadata},
         }
         if result.state is JobState.SUCCEEDED:
             return self.store.transition(
@@ -296,10 +300,21 @@ class Campaign:
 
     # --- driving evaluations ----------------------------------------------------------------
 
+    @staticmethod
+    def _job_key(trial: Trial) -> str:
+        """Return the idempotency key of the trial's next submission.
+
+        The first submission uses the trial's uid; a trial whose cell was lost is submitted
+        again under a new key (a new cell), while a crash between submitting and recording
+        re-sends the same key and so starts nothing new.
+        """
+        retries = int(trial.metadata.get("lost_attempts", 0))
+        return trial.uid if retries == 0 else f"{trial.uid}-r{retries}"
+
     def _submit(self, trial: Trial) -> Trial:
         try:
             job = self.evaluator.submit(
-                trial.design.to_dict(), trial_id=trial.uid, fidelity=trial.fidelity
+                trial.design.to_dict(), trial_id=self._job_key(trial), fidelity=trial.fidelity
             )
         except EvaluationError as exc:
             return self.store.transition(
@@ -322,17 +337,36 @@ class Campaign:
             status = None  # the evaluator never heard of this job: e.g. after a restart
         if status is not None and not status.state.is_terminal:
             return trial
-        if status is None or status.state is JobState.LOST:
+        if status is None:
+            # The evaluator forgot the job (its process restarted): the same key re-submits it.
             if trial.attempts >= self.config.evaluator.max_attempts:
-                why = status.reason if status is not None else "job unknown to the evaluator"
-                return self.store.transition(
-                    trial.id,
-                    TrialStatus.FAILED,
-                    why,
-                    reason=f"lost {trial.attempts} time(s): {why}",
-                )
+                why = "job unknown to the evaluator"
+                reason = f"lost {trial.attempts} time(s): {why}"
+                return self.store.transition(trial.id, TrialStatus.FAILED, why, reason=reason)
             return self._submit(trial)
+        if status.state is JobState.LOST:
+            return self._lost(trial, status.reason or "lost")
         return self._record(trial.id, self.evaluator.fetch(trial.job_id))
+
+    def _lost(self, trial: Trial, why: str) -> Trial:
+        """Rebuild a lost cell (a new job) until ``max_attempts``; then abandon the trial.
+
+        A lost cell (a short, a channel fault) says nothing about the design, so the trial is
+        abandoned rather than failed: the optimiser does not learn to avoid the region.
+        """
+        lost = int(trial.metadata.get("lost_attempts", 0)) + 1
+        history = [*trial.metadata.get("lost_reasons", []), why]
+        metadata = {**trial.metadata, "lost_attempts": lost, "lost_reasons": history}
+        if trial.attempts >= self.config.evaluator.max_attempts:
+            reason = f"lost {lost} time(s); last: {why}"
+            return self.store.transition(
+                trial.id, TrialStatus.ABANDONED, reason, reason=reason, metadata=metadata
+            )
+        trial = self.store.transition(
+            trial.id, TrialStatus.RUNNING, f"lost ({why}); submitting a new cell",
+            metadata=metadata,
+        )
+        return self._submit(trial)
 
     def _collect(self) -> None:
         for t in self.store.trials([TrialStatus.RUNNING]):
@@ -471,7 +505,21 @@ class Campaign:
                 for t in trials
                 if t.status is TrialStatus.FAILED
             ],
+            "abandoned": [
+                {"trial": t.id, "reason": t.reason}
+                for t in trials
+                if t.status is TrialStatus.ABANDONED
+            ],
+            "evaluator_notices": self._notices(),
         }
+
+    def _notices(self) -> list[dict[str, Any]]:
+        """Return the evaluator's notices (e.g. quarantined lab files), if it keeps any."""
+        try:
+            notices = getattr(self.evaluator, "notices", None)
+            return list(notices()) if callable(notices) else []
+        except OptloopError as exc:
+            return [{"reason": f"evaluator unavailable: {exc}"}]
 
     def close(self) -> None:
         """Shut the evaluator down (if it has a ``close``) and release the store."""

@@ -260,3 +260,12 @@ def status(config: Path, as_json: bool) -> None:
         click.echo("\nfailures:")
         for f in st["failures"]:
             click.echo(f"  trial {f['trial']}: {f['reason']}")
+    if st.get("abandoned"):
+        click.echo("\nabandoned:")
+        for f in st["abandoned"]:
+            click.echo(f"  trial {f['trial']}: {f['reason']}")
+    if st.get("evaluator_notices"):
+        click.echo("\nevaluator notices:")
+        for n in st["evaluator_notices"]:
+            where = f" [{n['file']}]" if n.get("file") else ""
+            click.echo(f"  {n.get('time', '')} {n.get('reason', n)}{where}".rstrip())

@@ -13,7 +13,11 @@ A trial is one design the campaign decided to evaluate. Its status moves only fo
 * ``COMPLETED``: has outcomes (a censored outcome is a lower bound).
 * ``FAILED``: the evaluation failed; the reason is kept and the optimiser learns to avoid the
   region. Failures are data, never a crash of the campaign.
-* ``ABANDONED``: withdrawn by hand (or cancelled); ignored by the optimiser.
+* ``ABANDONED``: withdrawn by hand, cancelled, or its cell was lost on every attempt (a
+  short or a channel fault says nothing about the design); ignored by the optimiser.
+
+A lost cell (the evaluator reports ``LOST``) is rebuilt: the trial stays ``RUNNING`` and is
+submitted again under a new key (``<uid>-r1``, ``-r2``...) up to ``evaluator.max_attempts``.
 """
 
 from __future__ import annotations
