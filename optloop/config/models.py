@@ -343,7 +343,7 @@ class EvaluatorConfig(_Strict):
     max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
     """Evaluations running at once; default: what the evaluator says it can run."""
     max_attempts: int = Field(default=3, ge=1, le=20)
-    """How often a trial whose job was lost is submitted before it counts as failed."""
+    """Submissions of a trial whose job or cell was lost before it is given up (abandoned)."""
 
     @field_validator("name")
     @classmethod
