@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from optloop.campaign.analysis import hypervolume, pareto_trials
+from optloop.campaign.early_stop import EarlyStopper
 from optloop.config import CampaignConfig, load_config
-from optloop.evaluators.base import EvaluationResult, Evaluator, JobState
+from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
 from optloop.evaluators.registry import create_evaluator
-from optloop.exceptions import EvaluationError, OptloopError
+from optloop.exceptions import ConfigError, EvaluationError, OptloopError
 from optloop.objectives import METRICS
 from optloop.optimiser import Observation, Optimiser
 from optloop.space import Design, DesignSpace
@@ -77,6 +78,12 @@ class Campaign:
         self.store.init_campaign(config.model_dump(mode="json"), self._space_hash())
         self._evaluator = evaluator
         self._optimiser = optimiser
+        self._early = (
+            EarlyStopper(config.early_stopping, seed=config.seed)
+            if config.early_stopping.enabled
+            else None
+        )
+        self._early_notes: dict[int, str] = {}
 
     @classmethod
     def from_config(cls, path: str | Path, **kwargs: Any) -> Campaign:
@@ -336,6 +343,8 @@ class Campaign:
         except EvaluationError:
             status = None  # the evaluator never heard of this job: e.g. after a restart
         if status is not None and not status.state.is_terminal:
+            if self._early is not None and "early_stopping" not in trial.metadata:
+                return self._review(trial, status)
             return trial
         if status is None:
             # The evaluator forgot the job (its process restarted): the same key re-submits it.
@@ -347,6 +356,58 @@ class Campaign:
         if status.state is JobState.LOST:
             return self._lost(trial, status.reason or "lost")
         return self._record(trial.id, self.evaluator.fetch(trial.job_id))
+
+    def _review(self, trial: Trial, status: JobStatus) -> Trial:
+        """Look at a running cell's partial data; stop it if it is clearly poor.
+
+        A stopped cell is recorded as completed with its measured capacities and the predicted
+        cycle life (``early_stopped`` in its metadata, with the prediction and the reason).
+        """
+        assert self._early is not None and trial.job_id is not None
+        after = self.config.early_stopping.after_cycles
+        if status.cycles_done is not None and status.cycles_done < after:
+            return trial  # cheap: no need to read the data yet
+        partial = self.evaluator.fetch(trial.job_id)
+        if partial.state.is_terminal or not partial.bdf_path:
+            return trial
+        completed = self.store.trials([TrialStatus.COMPLETED])
+        cell = str(partial.metadata.get("cell", "full"))
+        try:
+            review = self._early.review(partial.bdf_path, completed, cell=cell)
+        except OptloopError as exc:  # unreadable partial data: keep cycling, say why
+            self._early_notes[trial.id] = f"trial {trial.id}: no early review: {exc}"
+            return trial
+        if review is None:
+            return trial
+        record = review.record()
+        metadata = {**trial.metadata, "early_stopping": record}
+        if not review.decision.stop:
+            return self.store.transition(
+                trial.id, TrialStatus.RUNNING, f"early stopping: continue ({record['reason']})",
+                metadata=metadata,
+            )
+        missing = [o.name for o in self.config.objectives
+                   if o.name != "cycle_life" and o.name not in partial.metrics]
+        if missing:  # cannot record the trial without its other objectives: keep cycling
+            return self.store.transition(
+                trial.id, TrialStatus.RUNNING,
+                f"early stopping: would stop, but partial data lack {missing}",
+                metadata=metadata,
+            )
+        try:
+            self.evaluator.cancel(trial.job_id)
+        except EvaluationError:
+            pass  # already finished on its own: its final result is recorded next poll
+        outcomes = {**partial.metrics, "cycle_life": review.prediction.mean_cycles}
+        return self.store.transition(
+            trial.id,
+            TrialStatus.COMPLETED,
+            f"stopped early: {record['reason']}",
+            outcomes={k: v for k, v in outcomes.items() if k in METRICS},
+            censored={"cycle_life": False},
+            bdf_path=partial.bdf_path,
+            metadata={**metadata, **partial.metadata, "early_stopped": True},
+        )
 
     def _lost(self, trial: Trial, why: str) -> Trial:
         """Rebuild a lost cell (a new job) until ``max_attempts``; then abandon the trial.
@@ -367,6 +428,18 @@ class Campaign:
             metadata=metadata,
         )
         return self._submit(trial)
+
+    def _check_early_stopping(self) -> None:
+        """Refuse early stopping with an evaluator that cannot show partial data."""
+        if self._early is None:
+            return
+        caps = self.evaluator.capabilities()
+        if not caps.get("supports_partial"):
+            raise ConfigError([
+                f"early_stopping.enabled = true needs an evaluator with partial data; "
+                f"{self.config.evaluator.name!r} reports supports_partial="
+                f"{caps.get('supports_partial')!r} (use the simulated cycler or a lab cycler)"
+            ])
 
     def _collect(self) -> None:
         for t in self.store.trials([TrialStatus.RUNNING]):
@@ -429,6 +502,7 @@ class Campaign:
             CampaignBusyError: when another process drives this campaign.
         """
         budget = budget or self.config.optimiser.budget
+        self._check_early_stopping()
         with self.store.lock():
             last: tuple[int, ...] = ()
             while True:
@@ -460,6 +534,7 @@ class Campaign:
         since they cannot outlive it. Repeated ticks converge to the state ``run`` reaches.
         """
         budget = self.config.optimiser.budget
+        self._check_early_stopping()
         with self.store.lock():
             self._collect()
             self._fill(budget)
@@ -515,11 +590,12 @@ class Campaign:
 
     def _notices(self) -> list[dict[str, Any]]:
         """Return the evaluator's notices (e.g. quarantined lab files), if it keeps any."""
+        own = [{"reason": note} for note in self._early_notes.values()]
         try:
             notices = getattr(self.evaluator, "notices", None)
-            return list(notices()) if callable(notices) else []
+            return own + (list(notices()) if callable(notices) else [])
         except OptloopError as exc:
-            return [{"reason": f"evaluator unavailable: {exc}"}]
+            return [*own, {"reason": f"evaluator unavailable: {exc}"}]
 
     def close(self) -> None:
         """Shut the evaluator down (if it has a ``close``) and release the store."""

@@ -26,6 +26,7 @@ from optloop.objectives import METRICS
 from optloop.vocabulary import METHODS, POSITIVE_ELECTRODES, PROCESS_CONDITIONS, Method, Structure
 
 __all__ = [
+    "EarlyStoppingConfig",
     "AlloyLayerSpace",
     "Bounds",
     "CampaignConfig",
@@ -417,6 +418,42 @@ class TrackingConfig(_Strict):
         return v
 
 
+class EarlyStoppingConfig(_Strict):
+    """Stop clearly poor cells early from a prediction of their cycle life (Attia et al. 2020).
+
+    Needs an evaluator with partial data (``supports_partial``: the simulated cycler, lab
+    cyclers). Once a running cell has ``after_cycles`` cycles, a GP trained on the campaign's
+    completed cells predicts its cycle life; the cell is stopped (its channel freed) only if the
+    upper end of the prediction is below the reference: the lower of ``min_cycle_life`` and the
+    ``reference_quantile`` of the completed cells' cycle lives. A stopped trial is recorded as
+    completed with the predicted cycle life and flagged ``early_stopped`` in its metadata.
+    """
+
+    enabled: bool = False
+    after_cycles: int = Field(default=30, ge=4, le=10_000)
+    """Cycles of data a cell needs before its cycle life is predicted (one decision per cell)."""
+    min_training_cells: int = Field(default=6, ge=3, le=10_000)
+    """Completed cells (with data beyond ``after_cycles``) needed to train the predictor."""
+    interval: float = Field(default=0.9, gt=0.5, lt=1.0)
+    """Probability of the predicted interval."""
+    confidence: float = Field(default=0.95, ge=0.5, lt=1.0)
+    """One-sided probability that the cell's life is below its upper bound."""
+    reference_quantile: float | None = Field(default=0.25, ge=0.0, le=1.0)
+    """Quantile of the completed cells' cycle lives used as the reference (None: not used)."""
+    min_cycle_life: float | None = Field(default=None, gt=0.0)
+    """A fixed reference cycle life (None: only the quantile)."""
+    min_completed: int = Field(default=5, ge=1, le=10_000)
+    """Completed cells needed before their quantile counts as a reference."""
+
+    @model_validator(mode="after")
+    def _has_reference(self) -> EarlyStoppingConfig:
+        if self.enabled and self.reference_quantile is None and self.min_cycle_life is None:
+            raise ValueError(
+                "early_stopping needs a reference: set reference_quantile or min_cycle_life"
+            )
+        return self
+
+
 class CampaignConfig(_Strict):
     """A whole campaign, as written in one YAML file."""
 
@@ -430,6 +467,7 @@ class CampaignConfig(_Strict):
     optimiser: OptimiserConfig = OptimiserConfig()
     store: StoreConfig = StoreConfig()
     tracking: TrackingConfig = TrackingConfig()
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
 
     @field_validator("objectives")
     @classmethod
@@ -439,3 +477,14 @@ class CampaignConfig(_Strict):
         if dup:
             raise ValueError(f"objective(s) {dup} listed more than once")
         return v
+
+    @model_validator(mode="after")
+    def _early_stopping_needs_cycle_life(self) -> CampaignConfig:
+        if self.early_stopping.enabled:
+            used = {o.name for o in self.objectives} | {c.metric for c in self.outcome_constraints}
+            if "cycle_life" not in used:
+                raise ValueError(
+                    "early_stopping.enabled: predicts cycle_life, but cycle_life is neither an "
+                    f"objective nor a constraint (used: {sorted(used)})"
+                )
+        return self
