@@ -2,66 +2,284 @@
 
 An evaluator class is constructed as ``cls(options)`` with the config's ``evaluator.options``
 mapping; it validates its own options.
+
+Discovery is robust to broken plugins, in the style of cellpy's loader registry: a plugin
+whose module does not import, whose attribute is missing, or whose class lacks a method of the
+protocol is *listed* with its error (:func:`list_plugins`) and never stops the others from
+loading. Only :func:`create_evaluator` of that very plugin raises, with the reason. Listing
+imports plugin modules but never constructs an evaluator (constructing PyBaMM's starts worker
+processes).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Literal
 
+from optloop import __version__
 from optloop.evaluators.base import Evaluator
 from optloop.exceptions import EvaluationError
 
-__all__ = ["BUILTIN_EVALUATORS", "ENTRY_POINT_GROUP", "available_evaluators", "create_evaluator"]
+__all__ = [
+    "BUILTIN_EVALUATORS",
+    "ENTRY_POINT_GROUP",
+    "PROTOCOL_METHODS",
+    "PluginInfo",
+    "available_evaluators",
+    "create_evaluator",
+    "list_plugins",
+    "load_evaluator_class",
+]
+
+_log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "optloop.evaluators"
 #: Evaluators that ship with optloop (also registered as entry points when installed).
 BUILTIN_EVALUATORS: dict[str, str] = {
     "pybamm": "optloop.evaluators.pybamm:PybammEvaluator",
+    "simulated_cycler": "optloop.evaluators.simulated_cycler:SimulatedCycler",
+    "file_exchange": "optloop.evaluators.file_exchange:FileExchangeEvaluator",
 }
+#: Methods an evaluator class must define (``name`` may be set by the constructor, so it is
+#: checked on the built instance only).
+PROTOCOL_METHODS: tuple[str, ...] = ("capabilities", "submit", "status", "fetch", "cancel")
+
+_DISTRIBUTION = "optloop"
+
+Source = Literal["builtin", "entry point", "config"]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One evaluator plugin as discovery sees it, loadable or not.
+
+    Attributes:
+        name: The name a config uses (``evaluator.name``).
+        target: Where the class lives, ``module:attribute``.
+        source: ``"builtin"``, ``"entry point"`` or ``"config"`` (a ``module:Class`` name).
+        distribution: The installed distribution that provides it (``None`` when unknown).
+        version: That distribution's version (``None`` when unknown).
+        error: Why it cannot be used (import error, missing attribute, not an evaluator, a
+            name clash), or ``None`` when it loads.
+    """
+
+    name: str
+    target: str
+    source: Source
+    distribution: str | None
+    version: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the plugin's class loads and has the protocol's methods."""
+        return self.error is None
+
+    @property
+    def provider(self) -> str:
+        """Return ``"distribution version"`` (or ``"unknown distribution"``), for messages."""
+        return _describe_provider(self.distribution, self.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict, with ``ok`` added."""
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A discovered plugin before its module is imported."""
+
+    name: str
+    target: str
+    source: Source
+    distribution: str | None
+    version: str | None
+    clash: str | None = None
+
+
+def _dist_of(ep: Any) -> tuple[str | None, str | None]:
+    """Return ``(name, version)`` of an entry point's distribution; ``None`` when unknown."""
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    try:
+        name = dist.name
+    except Exception:  # malformed METADATA: still list the plugin
+        name = None
+    try:
+        version = dist.version
+    except Exception:
+        version = None
+    return (str(name) if name else None), (str(version) if version else None)
+
+
+def _discover() -> list[_Entry]:
+    """Return every registered plugin, built-ins first, without importing any of them.
+
+    An entry point that reuses a built-in's name for another target, or a name another
+    distribution already took, is kept with a ``clash`` so that listing can show it.
+    """
+    entries = [
+        _Entry(name, target, "builtin", _DISTRIBUTION, __version__)
+        for name, target in BUILTIN_EVALUATORS.items()
+    ]
+    taken = {e.name: e for e in entries}
+    try:
+        eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as exc:  # a broken installation must not hide the built-ins
+        _log.warning("cannot read entry points of %r: %s", ENTRY_POINT_GROUP, exc)
+        eps = []
+    for ep in eps:
+        dist, version = _dist_of(ep)
+        entry = _Entry(str(ep.name), str(ep.value), "entry point", dist, version)
+        first = taken.get(entry.name)
+        if first is None:
+            taken[entry.name] = entry
+            entries.append(entry)
+        elif first.source == "builtin" and first.target == entry.target:
+            continue  # optloop's own registration of a built-in
+        else:
+            clash = (
+                f"name {entry.name!r} is already taken by {first.target} "
+                f"({first.source}, {_provider(first)}); this entry point is ignored"
+            )
+            entries.append(_Entry(entry.name, entry.target, entry.source, dist, version, clash))
+    return entries
+
+
+def _describe_provider(distribution: str | None, version: str | None) -> str:
+    if distribution is None:
+        return "unknown distribution"
+    return f"{distribution} {version or '(no version)'}"
+
+
+def _provider(entry: _Entry) -> str:
+    return _describe_provider(entry.distribution, entry.version)
 
 
 def available_evaluators() -> dict[str, str]:
-    """Return evaluator names mapped to their ``module:attribute`` targets."""
-    found = dict(BUILTIN_EVALUATORS)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)
-    return found
+    """Return evaluator names mapped to their ``module:attribute`` targets.
+
+    Plugins are not imported, so a broken one is listed too; :func:`list_plugins` tells which
+    ones load.
+    """
+    return {e.name: e.target for e in _discover() if e.clash is None}
 
 
-def _load(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    if not module or not attr:
+def load_evaluator_class(target: str) -> type:
+    """Import ``module:attribute`` and check that it is a class with the protocol's methods.
+
+    Args:
+        target: ``"package.module:Class"`` (the attribute may be dotted: ``module:Outer.Inner``).
+
+    Returns:
+        The class; it is not constructed.
+
+    Raises:
+        EvaluationError: naming the module, attribute or target and what went wrong (bad
+            form, import error, missing attribute, not a class, missing methods).
+    """
+    module_name, sep, attr = target.partition(":")
+    module_name, attr = module_name.strip(), attr.strip()
+    if not sep or not module_name or not attr:
         raise EvaluationError(f"evaluator target {target!r} is not of the form 'module:Class'")
     try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise EvaluationError(f"cannot load evaluator {target!r}: {exc}") from exc
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # whatever a plugin's import raises, report it as data
+        raise EvaluationError(
+            f"cannot import module {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise EvaluationError(
+                f"module {module_name!r} has no attribute {attr!r}"
+            ) from None
+    if not isinstance(obj, type):
+        raise EvaluationError(
+            f"{target!r} is of type {type(obj).__name__}, not a class; an evaluator plugin "
+            "names a class built as cls(options)"
+        )
+    missing = [m for m in PROTOCOL_METHODS if not callable(getattr(obj, m, None))]
+    if missing:
+        raise EvaluationError(
+            f"{target!r} does not implement the evaluator protocol: missing method(s) "
+            f"{missing}; required: {list(PROTOCOL_METHODS)} and a 'name' attribute"
+        )
+    return obj
+
+
+def _check(entry: _Entry) -> PluginInfo:
+    error = entry.clash
+    if error is None:
+        try:
+            load_evaluator_class(entry.target)
+        except EvaluationError as exc:
+            error = str(exc)
+    return PluginInfo(
+        entry.name, entry.target, entry.source, entry.distribution, entry.version, error
+    )
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Return every evaluator plugin, built-ins first, each marked loadable or with its error.
+
+    Each plugin's module is imported and its class checked for the protocol's methods; no
+    evaluator is constructed. Never raises because of one bad plugin.
+    """
+    return [_check(entry) for entry in _discover()]
+
+
+def _resolve(name: str) -> tuple[_Entry, list[_Entry]]:
+    """Return the entry of ``name`` (a registered name or ``module:Class``) and all entries."""
+    entries = _discover()
+    for entry in entries:
+        if entry.name == name and entry.clash is None:
+            return entry, entries
+    if ":" in name:
+        return _Entry(name, name, "config", None, None), entries
+    available = sorted({e.name for e in entries if e.clash is None})
+    raise EvaluationError(
+        f"evaluator {name!r} is not installed; available: {available} "
+        "(or give 'module:Class'; `optloop plugins` lists them with their status)"
+    )
 
 
 def create_evaluator(name: str, options: Mapping[str, Any] | None = None) -> Evaluator:
     """Construct the evaluator ``name`` (a registered name or ``module:Class``).
 
+    Only this plugin is imported; others, broken or not, are left alone.
+
+    Args:
+        name: A built-in or entry-point name, or ``"module:Class"``.
+        options: The config's ``evaluator.options``, passed to the class as one mapping.
+
     Raises:
-        EvaluationError: when the name is unknown or the plugin cannot be loaded or built.
+        EvaluationError: when the name is unknown (listing the available ones), or the plugin
+            cannot be loaded, raises in its constructor or does not implement the protocol;
+            the message names the plugin, its distribution and version, and the reason.
     """
-    known = available_evaluators()
-    target = known.get(name) or (name if ":" in name else None)
-    if target is None:
-        raise EvaluationError(
-            f"evaluator {name!r} is not installed; available: {sorted(known)} "
-            "(or give 'module:Class')"
-        )
-    cls = _load(target)
+    entry, _ = _resolve(name)
+    where = f"evaluator {name!r} ({entry.source}, {_provider(entry)})"
+    try:
+        cls = load_evaluator_class(entry.target)
+    except EvaluationError as exc:
+        raise EvaluationError(f"{where} cannot be loaded: {exc}") from exc
+    where = f"evaluator {name!r} ({entry.target}, {entry.source}, {_provider(entry)})"
     try:
         evaluator = cls(dict(options or {}))
     except Exception as exc:  # a plugin's own validation error, whatever its type
-        raise EvaluationError(f"evaluator {name!r} rejected its options: {exc}") from exc
+        raise EvaluationError(
+            f"{where} failed in its constructor: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(evaluator, Evaluator):
         raise EvaluationError(
-            f"{target} does not implement the evaluator protocol "
-            "(name, capabilities, submit, status, fetch, cancel)"
+            f"{where} does not implement the evaluator protocol: the built object lacks "
+            "'name' or one of " + str(list(PROTOCOL_METHODS))
         )
     return evaluator

@@ -189,6 +189,15 @@ class PybammEvaluator:
             "est_duration_s": 0.08 * self.options.cycle_cap,
             "screen_cycles": self.options.screen_cycles,
             "cycle_cap": self.options.cycle_cap,
+            # Reported besides optloop.objectives.METRICS (documented for plugins' checks).
+            "extra_metrics": [
+                "anode_theoretical_capacity_mAh_g",
+                "discharge_energy_Wh",
+                "capacity_retention_final",
+                "cycles_simulated",
+                "np_ratio",
+                "swollen_stack_thickness_um",
+            ],
         }
 
     def submit(self, design: Mapping[str, Any], *, trial_id: str, fidelity: str = "full") -> str:
