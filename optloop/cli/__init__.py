@@ -10,8 +10,10 @@ import click
 
 from optloop import __version__
 from optloop.cli.campaign_cmd import ask, run, status, tell, tick
+from optloop.cli.data_cmd import data
 from optloop.cli.evaluate_cmd import evaluate
 from optloop.cli.materials_cmd import materials
+from optloop.cli.plugins_cmd import plugins
 from optloop.cli.space_cmd import space, validate
 from optloop.cli.tracking_cmd import report, sync, ui
 from optloop.exceptions import OptloopError
@@ -47,6 +49,8 @@ def cli() -> None:
 cli.add_command(validate)
 cli.add_command(space)
 cli.add_command(materials)
+cli.add_command(data)
+cli.add_command(plugins)
 for _cmd in (evaluate, run, ask, tell, tick, status, sync, ui, report):
     cli.add_command(_cmd)
 

@@ -2,68 +2,95 @@
 
 One file holds one cell: a table whose header row names each column by its BDF label
 ``Quantity / unit`` (fixed SI units, **positive current charges the cell**), written as
-``*.bdf.csv`` (or ``*.bdf``) or ``*.bdf.parquet``, with its metadata in a parallel
-``*.bdf.metadata.json``. Every evaluator, simulated or real, hands its data over in this form
-so that :mod:`optloop.data.metrics` computes the objectives one way for all of them.
+``*.bdf.csv`` or ``*.bdf`` (CSV), ``*.bdf.csv.gz`` or ``*.bdf.gz`` (gzip-compressed CSV) or
+``*.bdf.parquet``, with its metadata in a parallel ``*.bdf.metadata.json`` (``x.bdf.csv.gz``
+-> ``x.bdf.metadata.json``; a missing metadata file reads as ``{}``). Every evaluator,
+simulated or real, hands its data over in this form so that :mod:`optloop.data.metrics`
+computes the objectives one way for all of them.
 
-Only a few columns are checked (see :data:`REQUIRED_COLUMNS` and :data:`NUMERIC_COLUMNS`);
-other columns pass through untouched. A small alias map accepts legacy and variant labels;
-robust ingestion of vendor files is left to the plugins that convert them.
+Reading is tolerant of what real files do (:mod:`optloop.data.ingest`): legacy, machine and
+BatteryArchive labels are renamed through the alias table of :mod:`optloop.data.columns`,
+columns in other units (``Current / mA``, ``Test Time / h``, temperatures in K) are converted
+to the BDF unit, and cumulative counters that the instrument restarted are unwrapped; each
+change is recorded in an :class:`~optloop.data.ingest.IngestReport`
+(:func:`load_bdf`, :func:`normalise_bdf`). Only a few columns are checked (see
+:data:`REQUIRED_COLUMNS` and :data:`NUMERIC_COLUMNS`); other columns pass through untouched.
+Vendor formats are converted by reader plugins (:mod:`optloop.data.readers`).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import uuid
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from optloop.exceptions import OptloopError
+from optloop.data.columns import (
+    AMBIENT_TEMPERATURE,
+    CHARGE_CAPACITY,
+    CUMULATIVE_CHARGE_CAPACITY,
+    CUMULATIVE_DISCHARGE_CAPACITY,
+    CURRENT,
+    CYCLE,
+    CYCLE_NET_CAPACITY,
+    DISCHARGE_CAPACITY,
+    NET_CAPACITY,
+    STEP,
+    STEP_CAPACITY,
+    STEP_CHARGE_CAPACITY,
+    STEP_DISCHARGE_CAPACITY,
+    TEST_TIME,
+    VOLTAGE,
+)
+from optloop.data.ingest import (
+    BDFError,
+    ColumnPlan,
+    CounterReset,
+    IngestReport,
+    resolve_columns,
+    unwrap_counter,
+)
 
 __all__ = [
     "AMBIENT_TEMPERATURE",
+    "BDF_SUFFIXES",
     "CHARGE_CAPACITY",
     "CUMULATIVE_CHARGE_CAPACITY",
     "CUMULATIVE_DISCHARGE_CAPACITY",
     "CURRENT",
     "CYCLE",
+    "CYCLE_NET_CAPACITY",
     "DISCHARGE_CAPACITY",
+    "NET_CAPACITY",
     "NUMERIC_COLUMNS",
     "REQUIRED_COLUMNS",
     "STEP",
+    "STEP_CAPACITY",
+    "STEP_CHARGE_CAPACITY",
+    "STEP_DISCHARGE_CAPACITY",
     "TEST_TIME",
     "VOLTAGE",
+    "BDFData",
     "BDFError",
     "build_bdf_frame",
     "integrate_capacity",
+    "is_bdf_path",
+    "load_bdf",
     "metadata_path",
+    "normalise_bdf",
     "read_bdf",
+    "read_metadata",
     "validate_bdf",
     "write_bdf",
 ]
-
-TEST_TIME = "Test Time / s"
-VOLTAGE = "Voltage / V"
-#: Positive current charges the cell.
-CURRENT = "Current / A"
-#: Non-decreasing; its start value is the instrument's (converters must not renumber).
-CYCLE = "Cycle Count / 1"
-STEP = "Step Count / 1"
-#: Charge passed in while charging, reset to zero when the cycle count increments.
-CHARGE_CAPACITY = "Cycle Charging Capacity / Ah"
-#: Charge passed out while discharging, reset to zero when the cycle count increments.
-DISCHARGE_CAPACITY = "Cycle Discharging Capacity / Ah"
-#: Charge passed in while charging since the test started, never reset.
-CUMULATIVE_CHARGE_CAPACITY = "Charging Capacity / Ah"
-#: Charge passed out while discharging since the test started, never reset.
-CUMULATIVE_DISCHARGE_CAPACITY = "Discharging Capacity / Ah"
-AMBIENT_TEMPERATURE = "Ambient Temperature / degC"
 
 REQUIRED_COLUMNS: tuple[str, ...] = (TEST_TIME, VOLTAGE, CURRENT)
 #: Columns that must be numeric and free of NaN when present.
@@ -77,78 +104,73 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     DISCHARGE_CAPACITY,
     CUMULATIVE_CHARGE_CAPACITY,
     CUMULATIVE_DISCHARGE_CAPACITY,
+    STEP_CAPACITY,
+    STEP_CHARGE_CAPACITY,
+    STEP_DISCHARGE_CAPACITY,
+    NET_CAPACITY,
+    CYCLE_NET_CAPACITY,
 )
-_NON_DECREASING = (TEST_TIME, CYCLE, CUMULATIVE_CHARGE_CAPACITY, CUMULATIVE_DISCHARGE_CAPACITY)
+_NON_DECREASING = (TEST_TIME, CYCLE)
+#: Never decrease by definition; a drop is an instrument restart (see ``unwrap_counter``).
+_CUMULATIVE = (CUMULATIVE_CHARGE_CAPACITY, CUMULATIVE_DISCHARGE_CAPACITY)
 _NON_NEGATIVE = (
     CHARGE_CAPACITY,
     DISCHARGE_CAPACITY,
     CUMULATIVE_CHARGE_CAPACITY,
     CUMULATIVE_DISCHARGE_CAPACITY,
+    STEP_CHARGE_CAPACITY,
+    STEP_DISCHARGE_CAPACITY,
 )
 _INTEGER = (CYCLE, STEP)
 
-# Legacy or variant labels -> BDF label. Kept small on purpose (legacy BDF and BatteryArchive).
-_ALIASES: dict[str, str] = {
-    "test_time_second": TEST_TIME,
-    "Test_Time (s)": TEST_TIME,
-    "Voltage (V)": VOLTAGE,
-    "Current (A)": CURRENT,
-    "Cycle_Index": CYCLE,
-    "Step Index / 1": STEP,
-    "Environment_Temperature (C)": AMBIENT_TEMPERATURE,
-}
-
-_CSV_SUFFIXES = (".bdf.csv", ".bdf")
-_PARQUET_SUFFIX = ".bdf.parquet"
+#: File name endings of BDF time series and their format, longest first.
+BDF_SUFFIXES: tuple[tuple[str, str], ...] = (
+    (".bdf.parquet", "parquet"),
+    (".bdf.csv.gz", "csv.gz"),
+    (".bdf.gz", "csv.gz"),
+    (".bdf.csv", "csv"),
+    (".bdf", "csv"),
+)
 _SECONDS_PER_HOUR = 3600.0
 
 
-class BDFError(OptloopError, ValueError):
-    """BDF data are malformed: a missing column, a non-numeric value, a broken ordering."""
+class BDFData(NamedTuple):
+    """A BDF file as read: the validated table, its metadata and what reading changed."""
+
+    frame: pd.DataFrame
+    metadata: dict[str, Any]
+    report: IngestReport
 
 
 def _split_name(path: Path) -> tuple[str, str]:
-    """Return ``(stem, format)`` of a BDF file name, format ``"csv"`` or ``"parquet"``."""
+    """Return ``(stem, format)`` of a BDF file name (format: see :data:`BDF_SUFFIXES`)."""
     name = path.name
-    if name.endswith(_PARQUET_SUFFIX):
-        return name[: -len(_PARQUET_SUFFIX)], "parquet"
-    for suffix in _CSV_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)], "csv"
+    for suffix, fmt in BDF_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)], fmt
     raise BDFError(
-        f"{path}: file name must end in one of {(*_CSV_SUFFIXES, _PARQUET_SUFFIX)}; got {name!r}"
+        f"{path}: file name must end in one of {tuple(s for s, _ in BDF_SUFFIXES)}; got {name!r}"
     )
 
 
+def is_bdf_path(path: str | os.PathLike[str]) -> bool:
+    """Return True when the file name ends in a BDF suffix (see :data:`BDF_SUFFIXES`)."""
+    name = Path(path).name.lower()
+    return any(name.endswith(suffix) for suffix, _ in BDF_SUFFIXES)
+
+
 def metadata_path(path: str | os.PathLike[str]) -> Path:
-    """Return the metadata file of a BDF file: ``x.bdf.csv`` -> ``x.bdf.metadata.json``.
+    """Return the metadata file of a BDF file: ``x.bdf.csv.gz`` -> ``x.bdf.metadata.json``.
 
     Args:
         path: The BDF time-series file.
 
     Raises:
-        BDFError: If the name does not end in ``.bdf``, ``.bdf.csv`` or ``.bdf.parquet``.
+        BDFError: If the name does not end in a BDF suffix (see :data:`BDF_SUFFIXES`).
     """
     p = Path(path)
     stem, _ = _split_name(p)
     return p.with_name(stem + ".bdf.metadata.json")
-
-
-def _canonical_columns(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Rename alias labels to BDF labels; refuse two columns that mean the same quantity."""
-    stripped = {c: str(c).strip() for c in df.columns}
-    renames: dict[Any, str] = {}
-    owner: dict[str, str] = {}
-    for original, label in stripped.items():
-        target = _ALIASES.get(label, label)
-        if target in owner:
-            raise BDFError(
-                f"{source}: columns {owner[target]!r} and {original!r} both give {target!r}; "
-                "keep only one"
-            )
-        owner[target] = str(original)
-        renames[original] = target
-    return df.rename(columns=renames)
 
 
 def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
@@ -160,69 +182,138 @@ def _show(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def validate_bdf(df: pd.DataFrame, *, source: str = "<data frame>") -> pd.DataFrame:
-    """Check a BDF table and return a copy with BDF labels and numeric dtypes.
+def _check_numeric(
+    out: pd.DataFrame, col: str, plan: ColumnPlan, source: str
+) -> npt.NDArray[np.float64]:
+    """Return a checked column as floats in the file's own unit; raise naming row and value."""
+    name = plan.shown(col)
+    values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = _first_bad(bad)
+        raise BDFError(
+            f"{source}: column {name} row {i} is {_show(out[col].iloc[i])}; "
+            "limit: a finite number"
+        )
+    if col in _NON_DECREASING:
+        dropped = np.diff(values) < 0
+        if dropped.any():
+            i = _first_bad(dropped) + 1
+            raise BDFError(
+                f"{source}: column {name} decreases at row {i}: {_show(values[i])} after "
+                f"{_show(values[i - 1])}; limit: non-decreasing"
+            )
+    if col in _NON_NEGATIVE and (values < 0).any():
+        i = _first_bad(values < 0)
+        raise BDFError(f"{source}: column {name} row {i} is {_show(values[i])}; limit: >= 0")
+    if col in _INTEGER:
+        fractional = values != np.round(values)
+        if fractional.any():
+            i = _first_bad(fractional)
+            raise BDFError(
+                f"{source}: column {name} row {i} is {_show(values[i])}; limit: a whole number"
+            )
+    return values
 
-    Checks: the required columns exist; the known numeric columns (:data:`NUMERIC_COLUMNS`)
-    are numeric with no NaN or infinity; test time, cycle count and cumulative capacities never
-    decrease; capacities are not negative; cycle and step counts are whole numbers.
+
+def normalise_bdf(
+    df: pd.DataFrame, *, source: str = "<data frame>"
+) -> tuple[pd.DataFrame, IngestReport]:
+    """Check a BDF table and return a copy with BDF labels, BDF units and numeric dtypes.
+
+    Headers are matched to BDF terms (:func:`~optloop.data.ingest.resolve_columns`); then:
+    the required columns exist; the known numeric columns (:data:`NUMERIC_COLUMNS`) are
+    numeric with no NaN or infinity; test time and cycle count never decrease; capacities
+    that cannot be negative are not; cycle and step counts are whole numbers. Checks run on
+    the values as written (messages quote them), then units are converted, and cumulative
+    capacity counters that drop are unwrapped as instrument restarts
+    (:func:`~optloop.data.ingest.unwrap_counter`).
+
+    Args:
+        df: The time series, one row per record (row numbers in messages count from 0).
+        source: What to call the data in error messages (usually the file name).
+
+    Returns:
+        ``(frame, report)``: a new frame (cycle and step counts as ``int64``, the other
+        checked or converted columns as ``float64``, unknown columns unchanged) and what was
+        renamed, converted or unwrapped.
+
+    Raises:
+        BDFError: If a check fails; the message names the source, the column (as written in
+            the file), the row, the value and the limit; or for an unknown unit, naming the
+            column, the unit found and the units accepted.
+    """
+    plan = resolve_columns(list(df.columns), source=source)
+    out = df.rename(columns=plan.renames)
+    missing = [c for c in REQUIRED_COLUMNS if c not in out.columns]
+    if missing:
+        raise BDFError(
+            f"{source}: missing required column(s) {missing}; found "
+            f"{[str(c).strip() for c in df.columns]}"
+        )
+    if len(out) == 0:
+        raise BDFError(f"{source}: no rows (columns {list(map(str, out.columns))})")
+    out = out.copy()
+    numeric: dict[str, npt.NDArray[np.float64]] = {}
+    for col in NUMERIC_COLUMNS:
+        if col in out.columns:
+            numeric[col] = _check_numeric(out, col, plan, source)
+    for conversion in plan.conversions:
+        col = conversion.label
+        if col not in numeric:
+            numeric[col] = _convertible(out, col, plan, source)
+        numeric[col] = conversion.scale * numeric[col] + conversion.offset
+    resets: list[CounterReset] = []
+    for col in _CUMULATIVE:
+        if col in numeric:
+            numeric[col], rows = unwrap_counter(numeric[col])
+            if rows:
+                resets.append(CounterReset(col, rows))
+    for col, values in numeric.items():
+        out[col] = values.astype(np.int64) if col in _INTEGER else values
+    report = IngestReport(
+        source=source,
+        renamed=tuple((h, lab) for lab, h in plan.origin.items() if h != lab),
+        conversions=plan.conversions,
+        counter_resets=tuple(resets),
+        left_as_is=plan.left_as_is,
+    )
+    return out, report
+
+
+def _convertible(
+    out: pd.DataFrame, col: str, plan: ColumnPlan, source: str
+) -> npt.NDArray[np.float64]:
+    """Return a column to convert as floats; blanks stay NaN, text is an error."""
+    values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isnan(values) & out[col].notna().to_numpy()
+    if bad.any():
+        i = _first_bad(bad)
+        raise BDFError(
+            f"{source}: column {plan.shown(col)} row {i} is {_show(out[col].iloc[i])}; "
+            "limit: a number (its unit is converted)"
+        )
+    return values
+
+
+def validate_bdf(df: pd.DataFrame, *, source: str = "<data frame>") -> pd.DataFrame:
+    """Check a BDF table and return a copy with BDF labels, BDF units and numeric dtypes.
+
+    The same as :func:`normalise_bdf` without the report.
 
     Args:
         df: The time series, one row per record.
         source: What to call the data in error messages (usually the file name).
 
     Returns:
-        A new frame: aliases renamed to BDF labels, cycle and step counts as ``int64``,
-        the other checked columns as ``float64``; unknown columns unchanged.
+        A new frame: aliases renamed to BDF labels, units converted, cycle and step counts as
+        ``int64``, the other checked columns as ``float64``; unknown columns unchanged.
 
     Raises:
         BDFError: If a check fails; the message names the source, the column, the row, the
             value and the limit.
     """
-    out = _canonical_columns(df, source)
-    missing = [c for c in REQUIRED_COLUMNS if c not in out.columns]
-    if missing:
-        raise BDFError(
-            f"{source}: missing required column(s) {missing}; found {list(map(str, out.columns))}"
-        )
-    if len(out) == 0:
-        raise BDFError(f"{source}: no rows (columns {list(map(str, out.columns))})")
-    out = out.copy()
-    for col in NUMERIC_COLUMNS:
-        if col not in out.columns:
-            continue
-        numeric = pd.to_numeric(out[col], errors="coerce")
-        values = numeric.to_numpy(dtype=float, na_value=np.nan)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            i = _first_bad(bad)
-            raise BDFError(
-                f"{source}: column {col!r} row {i} is {_show(out[col].iloc[i])}; "
-                "limit: a finite number"
-            )
-        if col in _NON_DECREASING:
-            dropped = np.diff(values) < 0
-            if dropped.any():
-                i = _first_bad(dropped) + 1
-                raise BDFError(
-                    f"{source}: column {col!r} decreases at row {i}: {_show(values[i])} after "
-                    f"{_show(values[i - 1])}; limit: non-decreasing"
-                )
-        if col in _NON_NEGATIVE and (values < 0).any():
-            i = _first_bad(values < 0)
-            raise BDFError(f"{source}: column {col!r} row {i} is {_show(values[i])}; limit: >= 0")
-        if col in _INTEGER:
-            fractional = values != np.round(values)
-            if fractional.any():
-                i = _first_bad(fractional)
-                raise BDFError(
-                    f"{source}: column {col!r} row {i} is {_show(values[i])}; "
-                    "limit: a whole number"
-                )
-            out[col] = values.astype(np.int64)
-        else:
-            out[col] = values
-    return out
+    return normalise_bdf(df, source=source)[0]
 
 
 def _check_metadata(metadata: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -266,14 +357,15 @@ def write_bdf(
 ) -> Path:
     """Validate a BDF table and write it atomically, with its metadata file.
 
-    The format follows the name: ``*.bdf.csv`` or ``*.bdf`` give CSV, ``*.bdf.parquet`` gives
-    Parquet (needs pyarrow). The metadata (cell id, design, evaluator, ...) go to
-    ``*.bdf.metadata.json``. Both are written to temporary files first and renamed into place
-    only when both are complete, metadata first, so a watcher that sees the data file also finds
-    its metadata, and a failed write leaves any old files unchanged.
+    The format follows the name: ``*.bdf.csv`` or ``*.bdf`` give CSV, ``*.bdf.csv.gz`` or
+    ``*.bdf.gz`` gzip-compressed CSV, ``*.bdf.parquet`` Parquet (needs pyarrow). The metadata
+    (cell id, design, evaluator, ...) go to ``*.bdf.metadata.json``. Both are written to
+    temporary files first and renamed into place only when both are complete, metadata first,
+    so a watcher that sees the data file also finds its metadata, and a failed write leaves
+    any old files unchanged.
 
     Args:
-        df: The time series, with BDF labels (aliases are renamed).
+        df: The time series, with BDF labels (aliases are renamed, units converted).
         path: Where to write; its parent folder must exist.
         metadata: JSON-serialisable facts about the cell and the test; ``None`` writes ``{}``.
 
@@ -295,6 +387,10 @@ def write_bdf(
     def write_data(p: Path) -> None:
         if fmt == "parquet":
             frame.to_parquet(p, index=False, engine="pyarrow")
+        elif fmt == "csv.gz":
+            # Explicit: the temporary name ends in .tmp, so pandas cannot infer it; mtime 0
+            # makes the bytes depend on the data only.
+            frame.to_csv(p, index=False, compression={"method": "gzip", "mtime": 0})
         else:
             frame.to_csv(p, index=False)
 
@@ -314,15 +410,51 @@ def _require_pyarrow(path: Path) -> None:
         raise BDFError(f"{path}: Parquet needs pyarrow (pip install pyarrow)") from None
 
 
-def read_bdf(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read and validate a BDF file and its metadata.
+def _read_table(source: Path, fmt: str) -> pd.DataFrame:
+    """Read the raw table of a BDF file; an unreadable file is a BDFError."""
+    if fmt == "parquet":
+        _require_pyarrow(source)
+        try:
+            return pd.read_parquet(source, engine="pyarrow")
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise BDFError(f"{source}: not a readable Parquet table ({exc})") from None
+    compression = "gzip" if fmt == "csv.gz" else None
+    try:
+        return pd.read_csv(source, compression=compression)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise BDFError(f"{source}: not a readable CSV table ({exc})") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise BDFError(f"{source}: not a readable gzip file ({exc})") from None
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return the parsed ``*.bdf.metadata.json`` of a BDF file, ``{}`` when there is none.
+
+    Raises:
+        BDFError: If the metadata file is not valid JSON or not a JSON object.
+    """
+    meta_file = metadata_path(path)
+    if not meta_file.is_file():
+        return {}
+    try:
+        loaded = json.loads(meta_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BDFError(f"{meta_file}: not valid JSON ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise BDFError(f"{meta_file}: must hold a JSON object; got {type(loaded).__name__}")
+    return loaded
+
+
+def load_bdf(path: str | os.PathLike[str]) -> BDFData:
+    """Read and validate a BDF file and its metadata, reporting what reading changed.
 
     Args:
-        path: A ``*.bdf.csv``, ``*.bdf`` or ``*.bdf.parquet`` file.
+        path: A file with a BDF suffix (see :data:`BDF_SUFFIXES`).
 
     Returns:
-        ``(frame, metadata)``: the table as :func:`validate_bdf` returns it, and the parsed
-        ``*.bdf.metadata.json`` (``{}`` when there is none).
+        ``(frame, metadata, report)``: the table as :func:`normalise_bdf` returns it, the
+        parsed ``*.bdf.metadata.json`` (``{}`` when there is none), and the renames, unit
+        conversions and counter restarts applied.
 
     Raises:
         FileNotFoundError: If the data file does not exist.
@@ -332,25 +464,28 @@ def read_bdf(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]
     _, fmt = _split_name(source)
     if not source.is_file():
         raise FileNotFoundError(f"BDF file not found: {source}")
-    if fmt == "parquet":
-        _require_pyarrow(source)
-        raw = pd.read_parquet(source, engine="pyarrow")
-    else:
-        try:
-            raw = pd.read_csv(source)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise BDFError(f"{source}: not a readable CSV table ({exc})") from None
-    frame = validate_bdf(raw, source=str(source))
-    meta_file = metadata_path(source)
-    metadata: dict[str, Any] = {}
-    if meta_file.is_file():
-        try:
-            loaded = json.loads(meta_file.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise BDFError(f"{meta_file}: not valid JSON ({exc})") from None
-        if not isinstance(loaded, dict):
-            raise BDFError(f"{meta_file}: must hold a JSON object; got {type(loaded).__name__}")
-        metadata = loaded
+    raw = _read_table(source, fmt)
+    frame, report = normalise_bdf(raw, source=str(source))
+    return BDFData(frame, read_metadata(source), report)
+
+
+def read_bdf(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read and validate a BDF file and its metadata.
+
+    Args:
+        path: A ``*.bdf``, ``*.bdf.csv``, ``*.bdf.gz``, ``*.bdf.csv.gz`` or ``*.bdf.parquet``
+            file.
+
+    Returns:
+        ``(frame, metadata)``: the table as :func:`validate_bdf` returns it, and the parsed
+        ``*.bdf.metadata.json`` (``{}`` when there is none). :func:`load_bdf` also returns
+        what reading changed.
+
+    Raises:
+        FileNotFoundError: If the data file does not exist.
+        BDFError: If the data or the metadata file are malformed.
+    """
+    frame, metadata, _ = load_bdf(path)
     return frame, metadata
 
 

@@ -7,12 +7,22 @@ Definitions (``lab-data-tracking-scale.md`` §1.5):
   :attr:`CycleMetrics.cycle_counts`. Cycles that deliver nothing (rest-only, say) are skipped
   and listed. A last cycle that took charge in but delivered nothing, or any last cycle of a
   test still in progress, is dropped as incomplete and flagged.
+* **Formation cycles** (``formation_cycles``) are leading delivering cycles excluded from the
+  numbering, the reference and the cycle life, and listed in
+  :attr:`CycleMetrics.formation_cycle_counts`: either an explicit count, or ``"auto"``: the
+  longest run of leading cycles whose median discharge current (cycler discharge, negative
+  current, in either cell) is below :data:`FORMATION_RATE_RATIO` times the median over all
+  later cycles (slow C/10 to C/20 formation before faster cycling). The default, 0, excludes
+  nothing.
 * **Delivered capacity** ``Q_out`` and **stored capacity** ``Q_in`` depend on the cell. In a
   full cell, ``Q_out`` is the cycler's discharge and ``Q_in`` its charge. In a half cell of the
   anode against lithium, lithiation is the cell's discharge, so ``Q_out`` is the cycler's
   *charge* (delithiation) and ``Q_in`` its discharge.
 * **Coulombic efficiency** of a cycle is ``Q_out / Q_in``. It is reported per cycle and, for
-  the first cycle (dominated by SEI formation), separately.
+  the first cycle (dominated by SEI formation), separately: ``first_cycle_efficiency`` is that
+  of cycle 1 *as numbered*, i.e. the first cycle after any excluded formation cycles, and
+  ``formation_first_cycle_efficiency`` that of the first formation cycle (the initial
+  coulombic efficiency of the electrode) when formation cycles are excluded.
 * **Reference capacity**: ``"first"`` is ``Q_out`` of cycle 1; ``"max_early"`` is the largest
   ``Q_out`` of cycles 1 to 5; ``"nominal"`` is a number the caller gives. The mode is recorded.
 * **Cycle life** is the number ``n`` of the first cycle with ``Q_out[n] < threshold * Q_ref``
@@ -21,7 +31,8 @@ Definitions (``lab-data-tracking-scale.md`` §1.5):
   ``cycle_life_censored`` is true. Censored values must never be used as exact.
 
 Per-cycle capacities come from the BDF per-cycle capacity columns when present, else from the
-cumulative capacity columns (differences between cycle ends), else by integrating current.
+cumulative, step or net capacity columns, else by integrating current
+(:func:`~optloop.data.capacity.per_cycle_capacity` gives the rules).
 """
 
 from __future__ import annotations
@@ -34,37 +45,30 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from optloop.data.bdf import (
-    CHARGE_CAPACITY,
-    CUMULATIVE_CHARGE_CAPACITY,
-    CUMULATIVE_DISCHARGE_CAPACITY,
-    CURRENT,
-    CYCLE,
-    DISCHARGE_CAPACITY,
-    TEST_TIME,
-    BDFError,
-    integrate_capacity,
-    validate_bdf,
-)
+from optloop.data.bdf import CURRENT, CYCLE, BDFError, validate_bdf
+from optloop.data.capacity import per_cycle_capacity
 from optloop.exceptions import OptloopError
 
 __all__ = [
     "EARLY_CYCLES",
+    "FORMATION_RATE_RATIO",
     "CellConfiguration",
     "CycleMetrics",
+    "FormationRule",
     "MetricsError",
     "ReferenceMode",
     "compute_metrics",
+    "formation_cycle_count",
 ]
 
 CellConfiguration = Literal["full", "half"]
 ReferenceMode = Literal["first", "max_early", "nominal"]
+FormationRule = int | Literal["auto"]
 #: Cycles searched by the ``"max_early"`` reference mode.
 EARLY_CYCLES = 5
-
-_SOURCE_CYCLE = "cycle capacity column"
-_SOURCE_CUMULATIVE = "cumulative capacity column"
-_SOURCE_INTEGRATED = "integrated current"
+#: ``formation_cycles="auto"``: a leading cycle is formation when its median discharge current
+#: is below this fraction of the median over the later cycles.
+FORMATION_RATE_RATIO = 0.5
 
 
 class MetricsError(OptloopError, ValueError):
@@ -98,7 +102,7 @@ class CycleMetrics:
     capacity_retention: tuple[float, ...]
     """``Q_out / Q_ref``."""
     first_cycle_efficiency: float | None
-    """Coulombic efficiency of cycle 1."""
+    """Coulombic efficiency of cycle 1 as numbered: after any excluded formation cycles."""
     first_discharge_capacity_Ah: float
     """Cycler discharge of cycle 1 (the first lithiation in a half cell)."""
     cycle_life: int
@@ -121,6 +125,12 @@ class CycleMetrics:
     """Where the charge capacities came from (column or integrated current)."""
     discharge_capacity_source: str
     """Where the discharge capacities came from (column or integrated current)."""
+    formation_cycle_counts: tuple[int, ...] = ()
+    """Cycle counts of the leading cycles excluded as formation (empty by default)."""
+    formation_rule: int | str = 0
+    """The ``formation_cycles`` argument: a count, or ``"auto"``."""
+    formation_first_cycle_efficiency: float | None = None
+    """Coulombic efficiency of the first formation cycle; None when none was excluded."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""
@@ -142,35 +152,13 @@ class CycleMetrics:
         }
         if self.first_cycle_efficiency is not None:
             out["first_cycle_efficiency"] = self.first_cycle_efficiency
+        if self.formation_first_cycle_efficiency is not None:
+            out["formation_first_cycle_efficiency"] = self.formation_first_cycle_efficiency
         return out
 
     def censored_metrics(self) -> dict[str, bool]:
         """Return which of :meth:`scalar_metrics` are lower bounds rather than exact values."""
         return {"cycle_life": self.cycle_life_censored}
-
-
-def _per_cycle(
-    frame: pd.DataFrame,
-    starts: npt.NDArray[np.intp],
-    ends: npt.NDArray[np.intp],
-    cycle_column: str,
-    cumulative_column: str,
-    direction: Literal["charge", "discharge"],
-) -> tuple[npt.NDArray[np.float64], str]:
-    """Return one capacity per cycle and where it came from (column or integrated current)."""
-    if cycle_column in frame.columns:
-        values = frame[cycle_column].to_numpy(dtype=float)
-        return np.maximum.reduceat(values, starts), _SOURCE_CYCLE
-    if cumulative_column in frame.columns:
-        values = frame[cumulative_column].to_numpy(dtype=float)
-        at_end = values[ends]
-        before = np.concatenate(([values[0]], at_end[:-1]))
-        return at_end - before, _SOURCE_CUMULATIVE
-    charge, discharge = integrate_capacity(
-        frame[TEST_TIME].to_numpy(), frame[CURRENT].to_numpy(), frame[CYCLE].to_numpy()
-    )
-    values = charge if direction == "charge" else discharge
-    return np.maximum.reduceat(values, starts), _SOURCE_INTEGRATED
 
 
 def _check_arguments(
@@ -179,6 +167,7 @@ def _check_arguments(
     nominal_capacity_Ah: float | None,
     threshold: float,
     planned_cycles: int | None,
+    formation_cycles: object,
 ) -> None:
     if cell not in ("full", "half"):
         raise MetricsError(f"cell={cell!r} is not allowed; use 'full' or 'half'")
@@ -200,6 +189,59 @@ def _check_arguments(
         raise MetricsError(f"threshold={threshold!r}; limit: 0 < threshold <= 1")
     if planned_cycles is not None and planned_cycles < 1:
         raise MetricsError(f"planned_cycles={planned_cycles!r}; limit: >= 1")
+    if formation_cycles != "auto" and (
+        isinstance(formation_cycles, bool)
+        or not isinstance(formation_cycles, int)
+        or formation_cycles < 0
+    ):
+        raise MetricsError(
+            f"formation_cycles={formation_cycles!r}; limit: a whole number >= 0 or 'auto'"
+        )
+
+
+def formation_cycle_count(discharge_current_A: npt.ArrayLike) -> int:
+    """Return how many leading cycles are slow formation cycles (the ``"auto"`` rule).
+
+    The count is the largest ``n`` (at most all cycles but one) such that each of the first
+    ``n`` cycles has a median discharge current below :data:`FORMATION_RATE_RATIO` times the
+    median over cycles ``n + 1`` onwards. A cycle with no discharge record (NaN) ends the run.
+
+    Args:
+        discharge_current_A: Median ``|I|`` of the discharge records of each cycle, in order.
+
+    Returns:
+        The number of leading formation cycles, 0 when there are none.
+    """
+    rates = np.asarray(discharge_current_A, dtype=float)
+    if rates.size < 2 or np.isnan(rates).all():
+        return 0
+    # No later median exceeds the largest rate, so once the leading cycles reach a fraction of
+    # it no longer run can qualify: stop there (the scan is then linear in practice).
+    ceiling = FORMATION_RATE_RATIO * float(np.nanmax(rates))
+    best = 0
+    for n in range(1, rates.size):
+        leading = rates[:n]
+        if np.isnan(leading).any() or leading.max() >= ceiling:
+            break
+        later = rates[n:]
+        later = later[~np.isnan(later)]
+        if later.size and leading.max() < FORMATION_RATE_RATIO * float(np.median(later)):
+            best = n
+    return best
+
+
+def _median_discharge_current(frame: pd.DataFrame, starts: npt.NDArray[np.intp]) -> Any:
+    """Return the median |I| of each cycle's discharge records (NaN for a cycle with none)."""
+    current = frame[CURRENT].to_numpy(dtype=float)
+    cycle_index = np.repeat(np.arange(starts.size), np.diff(np.append(starts, current.size)))
+    discharging = current < 0
+    medians = (
+        pd.Series(-current[discharging])
+        .groupby(cycle_index[discharging])
+        .median()
+        .reindex(range(starts.size))
+    )
+    return medians.to_numpy(dtype=float)
 
 
 def compute_metrics(
@@ -211,6 +253,7 @@ def compute_metrics(
     threshold: float = 0.8,
     planned_cycles: int | None = None,
     in_progress: bool = False,
+    formation_cycles: FormationRule = 0,
     source: str = "<data frame>",
 ) -> CycleMetrics:
     """Compute per-cycle capacities, efficiencies, retention and cycle life of one cell.
@@ -227,6 +270,9 @@ def compute_metrics(
         planned_cycles: The cycles the protocol asked for; used to flag early stops.
         in_progress: True for data from a test still running: its last cycle may be cut off
             mid-discharge, so it is dropped.
+        formation_cycles: Leading delivering cycles to exclude as formation: a count, or
+            ``"auto"`` (slow leading cycles, see :func:`formation_cycle_count`). Excluded
+            cycles are listed and do not count for numbering, reference or cycle life.
         source: What to call the data in error messages (usually the file name).
 
     Returns:
@@ -235,9 +281,12 @@ def compute_metrics(
     Raises:
         BDFError: If the data fail :func:`~optloop.data.bdf.validate_bdf` or have no cycle
             count column.
-        MetricsError: If an argument is out of range or no complete cycle delivered charge.
+        MetricsError: If an argument is out of range, no complete cycle delivered charge, or
+            the formation cycles would leave none.
     """
-    _check_arguments(cell, reference, nominal_capacity_Ah, threshold, planned_cycles)
+    _check_arguments(
+        cell, reference, nominal_capacity_Ah, threshold, planned_cycles, formation_cycles
+    )
     frame = validate_bdf(df, source=source)
     if CYCLE not in frame.columns:
         raise BDFError(
@@ -247,12 +296,8 @@ def compute_metrics(
     counts, starts = np.unique(counts_per_row, return_index=True)
     ends = np.append(starts[1:], len(counts_per_row)) - 1
 
-    charge, charge_source = _per_cycle(
-        frame, starts, ends, CHARGE_CAPACITY, CUMULATIVE_CHARGE_CAPACITY, "charge"
-    )
-    discharge, discharge_source = _per_cycle(
-        frame, starts, ends, DISCHARGE_CAPACITY, CUMULATIVE_DISCHARGE_CAPACITY, "discharge"
-    )
+    charge, charge_source = per_cycle_capacity(frame, starts, ends, "charge")
+    discharge, discharge_source = per_cycle_capacity(frame, starts, ends, "discharge")
     q_out, q_in = (discharge, charge) if cell == "full" else (charge, discharge)
 
     keep = q_out > 0
@@ -271,6 +316,25 @@ def compute_metrics(
             f"{source}: no complete cycle delivered charge ({len(counts)} cycle(s) in the "
             f"data, cell={cell!r}, in_progress={in_progress}); nothing to compute"
         )
+
+    kept_index = np.flatnonzero(keep)
+    if formation_cycles == "auto":
+        rates = _median_discharge_current(frame, starts)[kept_index]
+        n_formation = formation_cycle_count(rates)
+    else:
+        n_formation = int(formation_cycles)
+    if n_formation >= kept_index.size:
+        raise MetricsError(
+            f"{source}: formation_cycles={formation_cycles!r} excludes {n_formation} cycle(s) "
+            f"but only {kept_index.size} complete cycle(s) delivered charge; limit: fewer"
+        )
+    formation_index = kept_index[:n_formation]
+    formation_efficiency: float | None = None
+    if n_formation:
+        q_in_first = q_in[formation_index[0]]
+        if q_in_first > 0:
+            formation_efficiency = float(q_out[formation_index[0]] / q_in_first)
+        keep[formation_index] = False
 
     out_kept, in_kept = q_out[keep], q_in[keep]
     if reference == "first":
@@ -313,4 +377,7 @@ def compute_metrics(
         stopped_early=censored and planned_cycles is not None and n_cycles < planned_cycles,
         charge_capacity_source=charge_source,
         discharge_capacity_source=discharge_source,
+        formation_cycle_counts=tuple(int(c) for c in counts[formation_index]),
+        formation_rule=formation_cycles,
+        formation_first_cycle_efficiency=formation_efficiency,
     )

@@ -1,0 +1,160 @@
+"""``optloop data``: read a cycler file and show the metrics optloop computes from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from optloop.cli._format import echo_json, fmt, table
+from optloop.data.metrics import CycleMetrics, compute_metrics
+from optloop.data.readers import read_cycler_file
+
+__all__ = ["data", "metrics"]
+
+
+class _Formation(click.ParamType):
+    """A whole number of formation cycles >= 0, or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int) or value == "auto":
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r}; limit: a whole number >= 0 or 'auto'", param, ctx)
+
+
+@click.group()
+def data() -> None:
+    """Cycling data files: BDF (built in) and vendor formats (reader plugins)."""
+
+
+@data.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--cell",
+    type=click.Choice(["full", "half"]),
+    default=None,
+    help="full cell, or half cell of the anode against lithium (CE inverted). "
+    "[default: the file's metadata 'cell_configuration', else full]",
+)
+@click.option(
+    "--formation",
+    type=_Formation(),
+    default=0,
+    show_default=True,
+    help="leading cycles to exclude as formation: a count, or 'auto' (slow leading cycles)",
+)
+@click.option(
+    "--reference",
+    type=click.Choice(["first", "max_early"]),
+    default="first",
+    show_default=True,
+    help="reference capacity: cycle 1, or the largest of cycles 1-5",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=0.8,
+    show_default=True,
+    help="end of life: delivered capacity below threshold x reference",
+)
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
+def metrics(
+    file: Path,
+    cell: str | None,
+    formation: int | str,
+    reference: str,
+    threshold: float,
+    as_json: bool,
+) -> None:
+    """Compute per-cycle capacity, coulombic efficiency and cycle life of FILE.
+
+    \b
+    FILE is a BDF file (.bdf, .bdf.csv, .bdf.gz, .bdf.csv.gz, .bdf.parquet) or a
+    vendor file a reader plugin handles. A malformed file exits with code 2 and a
+    message naming the column, row, value and limit.
+    """  # noqa: D301 - click needs a real \b (its no-rewrap marker)
+    frame, metadata, report, reader = read_cycler_file(file)
+    cell_source = "option"
+    if cell is None:
+        found = metadata.get("cell_configuration", metadata.get("cell"))
+        known = found in ("full", "half")
+        cell, cell_source = (str(found), "metadata") if known else ("full", "default")
+    m = compute_metrics(
+        frame,
+        cell=cell,  # type: ignore[arg-type]  # checked by click.Choice or above
+        reference=reference,  # type: ignore[arg-type]
+        threshold=threshold,
+        formation_cycles=formation,  # type: ignore[arg-type]  # checked by _Formation
+        source=str(file),
+    )
+    if as_json:
+        echo_json(
+            {
+                "file": str(file),
+                "reader": reader,
+                "cell_source": cell_source,
+                "ingest": report.to_dict(),
+                "metrics": m.to_dict(),
+                "metadata": metadata,
+            }
+        )
+        return
+    click.echo(f"file: {file} (reader: {reader})")
+    click.echo(f"cell: {m.cell} ({cell_source})")
+    click.echo("unit conversions: " + ("; ".join(c.describe() for c in report.conversions)
+                                       or "none"))
+    others = [line for line in report.lines() if not line.startswith("converted ")]
+    if others:
+        click.echo("other changes on reading:")
+        for line in others:
+            click.echo(f"  {line}")
+    click.echo(_summary(m))
+    click.echo("")
+    click.echo(table(
+        ["cycle", "count", "charge_Ah", "discharge_Ah", "capacity_Ah", "CE", "retention"],
+        [
+            [n, c, q_c, q_d, q, ce, r]
+            for n, c, q_c, q_d, q, ce, r in zip(
+                m.cycle_numbers, m.cycle_counts, m.charge_capacity_Ah, m.discharge_capacity_Ah,
+                m.capacity_Ah, m.coulombic_efficiency, m.capacity_retention, strict=True,
+            )
+        ],
+    ))
+
+
+def _summary(m: CycleMetrics) -> str:
+    """Return the summary lines of the metrics, for a human."""
+    life = (
+        f">= {m.cycle_life} (censored: no cycle fell below; the test stopped first)"
+        if m.cycle_life_censored
+        else f"{m.cycle_life} (censored: no)"
+    )
+    formation = "none"
+    if m.formation_cycle_counts:
+        formation = (
+            f"counts {list(m.formation_cycle_counts)} (rule: {m.formation_rule}); "
+            f"first formation cycle CE {fmt(m.formation_first_cycle_efficiency)}"
+        )
+    lines = [
+        f"reference: {m.reference_mode} = {fmt(m.reference_capacity_Ah)} Ah; "
+        f"threshold {fmt(m.threshold)}",
+        f"capacity sources: charge = {m.charge_capacity_source}, "
+        f"discharge = {m.discharge_capacity_source}",
+        f"formation cycles excluded: {formation}",
+        "skipped cycles (delivered nothing): "
+        + (str(list(m.skipped_cycle_counts)) if m.skipped_cycle_counts else "none"),
+        f"final cycle dropped as incomplete: {'yes' if m.final_cycle_dropped else 'no'}",
+        f"first-cycle efficiency (cycle 1 as numbered): {fmt(m.first_cycle_efficiency)}",
+        f"cycle life to {fmt(100 * m.threshold)} % of reference: {life}",
+        f"cycles counted: {m.cycles_completed}; final retention "
+        f"{fmt(m.capacity_retention_final)}",
+    ]
+    return "\n".join(lines)
