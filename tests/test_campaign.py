@@ -255,7 +255,8 @@ def test_a_lost_cell_is_rebuilt_under_a_new_key_then_abandoned(tmp_path: Path) -
     with campaign(tmp_path) as camp:
         first, second = camp.ask(2)
         # First trial: lost once, then the new cell succeeds. Second: lost on every attempt.
-        lose = {first.uid} | {second.uid} | {f"{second.uid}-r{i}" for i in range(1, 5)}
+        key = {t.id: f"{camp.config.name}.{t.uid}" for t in (first, second)}
+        lose = {key[first.id], key[second.id]} | {f"{key[second.id]}-r{i}" for i in range(1, 5)}
         camp._evaluator = ev = LosingEvaluator(lose)
         for t in (first, second):
             camp._submit(t)
@@ -267,4 +268,4 @@ def test_a_lost_cell_is_rebuilt_under_a_new_key_then_abandoned(tmp_path: Path) -
     assert b.status is TrialStatus.ABANDONED  # says nothing about the design: not a failure
     assert b.attempts == camp.config.evaluator.max_attempts
     assert "lost 3 time(s); last: cell shorted" in (b.reason or "")
-    assert ev.keys.count(first.uid) == 1 and f"{first.uid}-r1" in ev.keys
+    assert ev.keys.count(key[first.id]) == 1 and f"{key[first.id]}-r1" in ev.keys

@@ -20,6 +20,7 @@ from optloop.evaluators.pybamm import PybammEvaluator
 from optloop.space import Design
 from optloop.testing import CORE_METRICS, EvaluatorConformance, sample_designs
 
+
 class TestPybammConformance(EvaluatorConformance):
     # Its extra metrics are declared in capabilities()["extra_metrics"].
     fidelity = "screen"

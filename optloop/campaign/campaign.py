@@ -307,16 +307,17 @@ class Campaign:
 
     # --- driving evaluations ----------------------------------------------------------------
 
-    @staticmethod
-    def _job_key(trial: Trial) -> str:
+    def _job_key(self, trial: Trial) -> str:
         """Return the idempotency key of the trial's next submission.
 
-        The first submission uses the trial's uid; a trial whose cell was lost is submitted
-        again under a new key (a new cell), while a crash between submitting and recording
+        The key is ``<campaign>.<trial uid>`` (unique across campaigns that share a lab's
+        exchange folder or a cycler); a trial whose cell was lost is submitted again under a
+        new key (``...-r1``: a new cell), while a crash between submitting and recording
         re-sends the same key and so starts nothing new.
         """
+        base = f"{self.config.name}.{trial.uid}"
         retries = int(trial.metadata.get("lost_attempts", 0))
-        return trial.uid if retries == 0 else f"{trial.uid}-r{retries}"
+        return base if retries == 0 else f"{base}-r{retries}"
 
     def _submit(self, trial: Trial) -> Trial:
         try:
