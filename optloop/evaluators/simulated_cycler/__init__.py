@@ -1,0 +1,30 @@
+"""The simulated cycler: a seeded battery lab on top of a cell model, for rehearsals.
+
+Channels, build times, cell-to-cell variation, noise, lost cells and channel faults, so a lab
+can rehearse a campaign before spending real cells.
+
+Public API: :class:`SimulatedCycler` (the evaluator), :class:`SimulatedCyclerOptions`,
+:class:`CellProfile` / :func:`profile_from_bdf` (the cell model's answer) and
+:func:`synthetic_profile` (a fast made-up cell model for tests and demonstrations).
+"""
+
+from optloop.evaluators.simulated_cycler.cell import EXTRAPOLATION_RULE
+from optloop.evaluators.simulated_cycler.evaluator import ELECTRODE_AREA_CM2, SimulatedCycler
+from optloop.evaluators.simulated_cycler.options import SimulatedCyclerOptions
+from optloop.evaluators.simulated_cycler.profile import (
+    CellProfile,
+    ProfileCycles,
+    profile_from_bdf,
+    synthetic_profile,
+)
+
+__all__ = [
+    "ELECTRODE_AREA_CM2",
+    "EXTRAPOLATION_RULE",
+    "CellProfile",
+    "ProfileCycles",
+    "SimulatedCycler",
+    "SimulatedCyclerOptions",
+    "profile_from_bdf",
+    "synthetic_profile",
+]

@@ -1,0 +1,131 @@
+"""Options of the simulated cycler, validated with messages that name the field and the value."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from optloop.evaluators.pybamm.options import PybammOptions
+from optloop.exceptions import ConfigError
+
+__all__ = ["SCHEDULE_FIELDS", "SimulatedCyclerOptions"]
+
+_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+#: Options that shape the schedule and the cells; a state folder keeps the values it was
+#: started with, so every process replays the same lab.
+SCHEDULE_FIELDS: tuple[str, ...] = (
+    "channels",
+    "build_lead_time_h",
+    "time_scale",
+    "cycle_duration_h",
+    "capacity_cv",
+    "fade_cv",
+    "measurement_noise",
+    "lost_cell_probability",
+    "channel_fault_rate_per_day",
+    "channel_repair_days",
+    "seed",
+    "cell_model",
+)
+# PyBaMM options that change neither the physics nor the protocol (left out of cache keys).
+_PYBAMM_RUNTIME_FIELDS = ("workers", "output_dir", "timeout_s")
+
+
+class SimulatedCyclerOptions(BaseModel):
+    """Options of :class:`~optloop.evaluators.simulated_cycler.SimulatedCycler`.
+
+    Attributes:
+        state_dir: Folder of the jobs, channel state, BDF files and cell-model cache; ``None``
+            makes a temporary folder (jobs then die with the process's files).
+        channels: Cycler channels; at most this many cells cycle at once.
+        build_lead_time_h: Hours to build a cell after submission, before it can start.
+        time_scale: Simulated seconds per wall-clock second (86400: a simulated day per
+            second); 1 is real time.
+        cycle_duration_h: Hours of the first cycle; ``None`` takes the cell model's own cycle
+            times. Step currents are scaled so capacities are unchanged.
+        capacity_cv: Cell-to-cell coefficient of variation of capacity (lognormal factor).
+        fade_cv: Cell-to-cell coefficient of variation of the fade rate: a lognormal factor
+            (mean 1) stretching the cycle axis of the retention curve.
+        measurement_noise: Relative standard deviation of each cycle's measured capacities.
+        lost_cell_probability: Chance that a cell dies (short or open circuit) at a random
+            cycle of its test.
+        channel_fault_rate_per_day: Faults per channel per simulated day of up time; a fault
+            ends the running test as LOST.
+        channel_repair_days: Days a faulted channel is down.
+        seed: Seed of every random draw (cells are seeded by it and their trial id).
+        pybamm: Options of the inner :class:`~optloop.evaluators.pybamm.PybammEvaluator`
+            (workers, cycle_cap, screen_cycles, protocol, ...); its ``cycles_for(fidelity)``
+            is the test protocol's cycle count.
+        cell_model: ``"pybamm"``, or ``"module:function"``: a callable
+            ``(design: dict, fidelity: str) -> dict`` returning a
+            :class:`~optloop.evaluators.simulated_cycler.profile.CellProfile` dict.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_dir: str | None = None
+    channels: int = Field(default=8, ge=1, le=1024)
+    build_lead_time_h: float = Field(default=48.0, ge=0.0, le=10_000.0)
+    time_scale: float = Field(default=1.0, gt=0.0, le=1e9)
+    cycle_duration_h: float | None = Field(default=None, gt=0.0, le=1000.0)
+    capacity_cv: float = Field(default=0.02, ge=0.0, le=0.5)
+    fade_cv: float = Field(default=0.10, ge=0.0, le=2.0)
+    measurement_noise: float = Field(default=0.002, ge=0.0, le=0.1)
+    lost_cell_probability: float = Field(default=0.05, ge=0.0, le=1.0)
+    channel_fault_rate_per_day: float = Field(default=0.005, ge=0.0, le=100.0)
+    channel_repair_days: float = Field(default=2.0, ge=0.0, le=10_000.0)
+    seed: int = Field(default=0, ge=0)
+    pybamm: dict[str, Any] = Field(default_factory=dict)
+    cell_model: str = "pybamm"
+
+    @field_validator("cell_model")
+    @classmethod
+    def _cell_model(cls, v: str) -> str:
+        if v != "pybamm" and not _TARGET.match(v):
+            raise ValueError("must be 'pybamm' or 'module:function'")
+        return v
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> SimulatedCyclerOptions:
+        """Validate a config's ``evaluator.options``, raising :class:`ConfigError` per problem."""
+        try:
+            options = cls.model_validate(data or {})
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors():
+                path = ".".join(str(p) for p in err["loc"]) or "<root>"
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                lines.append(f"evaluator.options.{path}: {msg} (got {err.get('input')!r})")
+            raise ConfigError(lines) from None
+        try:
+            options.pybamm_options(None)
+        except ConfigError as exc:
+            lines = [
+                m.replace("evaluator.options.", "evaluator.options.pybamm.", 1)
+                for m in exc.messages
+            ]
+            raise ConfigError(lines) from None
+        return options
+
+    def pybamm_options(self, output_dir: str | None) -> PybammOptions:
+        """Return the inner PyBaMM evaluator's options (``output_dir`` unless one is given)."""
+        data = dict(self.pybamm)
+        data.setdefault("output_dir", output_dir)
+        return PybammOptions.from_dict(data)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Return the options that must not change within one state folder, as JSON."""
+        out = {name: getattr(self, name) for name in SCHEDULE_FIELDS}
+        out["pybamm"] = physics_options(self.pybamm_options(None))
+        return out
+
+
+def physics_options(options: PybammOptions) -> dict[str, Any]:
+    """Return the PyBaMM options that shape a cell's behaviour (not workers, paths, timeouts)."""
+    data = options.model_dump(mode="json")
+    for name in _PYBAMM_RUNTIME_FIELDS:
+        data.pop(name, None)
+    return data
