@@ -368,10 +368,12 @@ class Campaign:
         after = self.config.early_stopping.after_cycles
         if status.cycles_done is not None and status.cycles_done < after:
             return trial  # cheap: no need to read the data yet
+        completed = self.store.trials([TrialStatus.COMPLETED])
+        if self._early.predictor(completed) is None:
+            return trial  # too few completed cells to predict from: nothing to read yet
         partial = self.evaluator.fetch(trial.job_id)
         if partial.state.is_terminal or not partial.bdf_path:
             return trial
-        completed = self.store.trials([TrialStatus.COMPLETED])
         cell = str(partial.metadata.get("cell", "full"))
         try:
             review = self._early.review(partial.bdf_path, completed, cell=cell)
