@@ -64,3 +64,17 @@ def test_partial_data_drop_the_running_cycle() -> None:
     m = measured_metrics(DESIGN, frame, electrode_area_cm2=1.0, in_progress=True)
     assert m.cycles.cycles_completed == 2
     assert np.isclose(m.metrics["capacity_retention_final"], 0.95)
+
+
+def test_formation_cycles_are_left_out_but_keep_the_first_cycle_loss() -> None:
+    # Cycle 1 (formation) stores 2.5 Ah and delivers 2.0; cycling then delivers 1.8, 1.7, 1.3.
+    frame = _cycles([2.0, 1.8, 1.7, 1.3])
+    charge_1 = frame["Cycle Count / 1"] == 1
+    frame.loc[charge_1, "Cycle Charging Capacity / Ah"] *= 1.25
+    m = measured_metrics(DESIGN, frame, electrode_area_cm2=1.0, formation_cycles=1)
+    assert m.cycles.formation_cycle_counts == (1,)
+    assert m.metrics["discharge_capacity_Ah"] == pytest.approx(1.8)
+    assert m.metrics["first_cycle_efficiency"] == pytest.approx(0.8)  # the formation cycle
+    assert m.metrics["cycle_life"] == 3.0  # 1.3 < 0.8 * 1.8, the third cycle after formation
+    assert m.cycles_done == 4
+    assert any("formation" in note for note in m.notes)

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from optloop.data.bdf import CURRENT, CYCLE, TEST_TIME, VOLTAGE, validate_bdf
-from optloop.data.metrics import CellConfiguration, CycleMetrics, ReferenceMode, compute_metrics
+from optloop.data.metrics import (
+    CellConfiguration,
+    CycleMetrics,
+    FormationRule,
+    ReferenceMode,
+    compute_metrics,
+)
 from optloop.exceptions import EvaluationError
 from optloop.space import Design, derive
 
@@ -39,6 +45,19 @@ class MeasuredMetrics:
     """Per-cycle capacities and efficiencies the metrics were computed from."""
     notes: list[str] = field(default_factory=list)
     """What was left out and why (e.g. no energy density without a stack thickness)."""
+
+    @property
+    def cycles_done(self) -> int:
+        """Return the complete cycles in the data, formation cycles included."""
+        return self.cycles.cycles_completed + len(self.cycles.formation_cycle_counts)
+
+    def info(self) -> dict[str, Any]:
+        """Return the provenance as JSON-ready data (for a result's metadata)."""
+        return {
+            "cycles_done": self.cycles_done,
+            "formation_cycle_counts": list(self.cycles.formation_cycle_counts),
+            "metric_notes": list(self.notes),
+        }
 
 
 def _first_discharge_energy_Wh(frame: pd.DataFrame, cycle_count: int, cell: str) -> float:
@@ -62,6 +81,7 @@ def measured_metrics(
     threshold: float = 0.8,
     planned_cycles: int | None = None,
     in_progress: bool = False,
+    formation_cycles: FormationRule = 0,
     stack_thickness_um: float | None = None,
     source: str = "<data frame>",
 ) -> MeasuredMetrics:
@@ -76,6 +96,10 @@ def measured_metrics(
         threshold: End of life is delivered capacity below ``threshold`` × reference.
         planned_cycles: Cycles the protocol asked for, when known.
         in_progress: True for partial data of a running test (its last cycle is dropped).
+        formation_cycles: Leading cycles left out of capacity, retention and cycle life (a
+            count or ``"auto"``, see :func:`~optloop.data.compute_metrics`); the first-cycle
+            efficiency is then that of the first formation cycle, where the irreversible
+            loss happens.
         stack_thickness_um: Full-cell stack thickness (collectors, swollen anode, separator,
             positive), for the volumetric energy density; ``None`` leaves it out.
         source: What to call the data in error messages.
@@ -107,9 +131,11 @@ def measured_metrics(
         threshold=threshold,
         planned_cycles=planned_cycles,
         in_progress=in_progress,
+        formation_cycles=formation_cycles,
         source=source,
     )
     derived = derive(d)
+    notes: list[str] = []
     q1 = cycles.capacity_Ah[0]
     areal = q1 * 1000.0 / electrode_area_cm2
     metrics: dict[str, float] = {
@@ -120,11 +146,20 @@ def measured_metrics(
         "capacity_retention": cycles.capacity_retention_final,
         "cycles_completed": float(cycles.cycles_completed),
     }
-    notes: list[str] = []
     if derived.anode_mass_mg_cm2 > 0:
         metrics["anode_specific_capacity_mAh_g"] = areal / (derived.anode_mass_mg_cm2 * 1e-3)
-    if cycles.first_cycle_efficiency is not None:
-        metrics["first_cycle_efficiency"] = cycles.first_cycle_efficiency
+    first_efficiency = (
+        cycles.formation_first_cycle_efficiency
+        if cycles.formation_cycle_counts
+        else cycles.first_cycle_efficiency
+    )
+    if first_efficiency is not None:
+        metrics["first_cycle_efficiency"] = first_efficiency
+    if cycles.formation_cycle_counts:
+        notes.append(
+            f"formation cycle count(s) {list(cycles.formation_cycle_counts)} left out of cycle "
+            "life, retention and capacity"
+        )
     if stack_thickness_um is not None and cell == "full":
         labelled = _with_bdf_labels(frame, source)
         energy = _first_discharge_energy_Wh(labelled, cycles.cycle_counts[0], cell)

@@ -12,7 +12,6 @@ from optloop.evaluators.file_exchange.evaluator import (
     FileExchangeEvaluator,
     ScanReport,
 )
-from optloop.evaluators.file_exchange.metrics import ExchangeMetrics, exchange_metrics
 from optloop.evaluators.file_exchange.options import CyclingProtocol, FileExchangeOptions
 from optloop.evaluators.file_exchange.recipe import (
     DATA_SUFFIXES,
@@ -31,13 +30,11 @@ __all__ = [
     "METADATA_SUFFIX",
     "TICKET_FORMAT_VERSION",
     "CyclingProtocol",
-    "ExchangeMetrics",
     "FileExchangeEvaluator",
     "FileExchangeOptions",
     "ScanReport",
     "build_recipe",
     "build_ticket",
     "composition_wt_percent",
-    "exchange_metrics",
     "render_ticket_markdown",
 ]

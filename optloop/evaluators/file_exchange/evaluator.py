@@ -45,7 +45,6 @@ from optloop.evaluators.file_exchange.files import (
     split_result_name,
     unique_destination,
 )
-from optloop.evaluators.file_exchange.metrics import exchange_metrics
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.recipe import (
     DATA_SUFFIXES,
@@ -54,6 +53,7 @@ from optloop.evaluators.file_exchange.recipe import (
     render_ticket_markdown,
 )
 from optloop.evaluators.file_exchange.state import JobRecord, load_record, save_record
+from optloop.evaluators.measured import measured_metrics
 from optloop.exceptions import EvaluationError, OptloopError
 
 __all__ = ["JOB_PREFIX", "LOGGER_NAME", "FileExchangeEvaluator", "ScanReport"]
@@ -832,7 +832,7 @@ class FileExchangeEvaluator:
         stack = meta.get("stack_thickness_um")
         metadata["electrode_area_cm2"] = area
         try:
-            m = exchange_metrics(
+            m = measured_metrics(
                 record.design,
                 frame,
                 electrode_area_cm2=area,
