@@ -53,11 +53,16 @@ class EvaluationError(OptloopError):
     """An evaluator could not be used (not an evaluation failure: those are data, not errors)."""
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
-    """Turn a pydantic error into one line per problem: ``path: message (got value)``."""
+def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:
+    """Turn a pydantic error into one line per problem: ``path: message (got value)``.
+
+    Args:
+        exc: The validation error.
+        prefix: Put before every path, e.g. ``"evaluator.options."``.
+    """
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "<root>"
+        path = prefix + (".".join(str(p) for p in err["loc"]) or "<root>")
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

@@ -92,7 +92,7 @@ def test_bad_options_name_the_field_the_value_and_the_limit(tmp_path: Path) -> N
         SimulatedCycler({"state_dir": str(tmp_path), "pybamm": {"cycle_cap": 0}})
     with pytest.raises(ConfigError, match=r"cell_model: .*'module:function' \(got 'nonsense'\)"):
         SimulatedCycler({"state_dir": str(tmp_path), "cell_model": "nonsense"})
-    with pytest.raises(ConfigError, match=r"evaluator\.options\.colour: Extra inputs"):
+    with pytest.raises(ConfigError, match=r"evaluator\.options\.colour: unknown key"):
         SimulatedCycler({"state_dir": str(tmp_path), "colour": "red"})
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from optloop.exceptions import ConfigError
+from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = [
     "DEFAULT_VOLTAGE_WINDOW_V",
@@ -187,16 +187,4 @@ class FileExchangeOptions(_Strict):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            lines = []
-            for err in exc.errors():
-                path = ".".join(str(p) for p in err["loc"]) or "<root>"
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                if err["type"] == "missing":
-                    lines.append(f"evaluator.options.{path}: required field is missing")
-                elif err["type"] == "extra_forbidden":
-                    lines.append(
-                        f"evaluator.options.{path}: unknown key (value {err.get('input')!r})"
-                    )
-                else:
-                    lines.append(f"evaluator.options.{path}: {msg} (got {err.get('input')!r})")
-            raise ConfigError(lines) from None
+            raise ConfigError(format_validation_error(exc, "evaluator.options.")) from None

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from optloop.exceptions import ConfigError
+from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = ["FIDELITIES", "CCCVProtocol", "Fidelity", "PybammOptions"]
 
@@ -123,9 +123,4 @@ class PybammOptions(_Strict):
         try:
             return cls.model_validate(data or {})
         except ValidationError as exc:
-            lines = []
-            for err in exc.errors():
-                path = ".".join(str(p) for p in err["loc"]) or "<root>"
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                lines.append(f"evaluator.options.{path}: {msg} (got {err.get('input')!r})")
-            raise ConfigError(lines) from None
+            raise ConfigError(format_validation_error(exc, "evaluator.options.")) from None

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from optloop.evaluators.pybamm.options import PybammOptions
-from optloop.exceptions import ConfigError
+from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = ["SCHEDULE_FIELDS", "SimulatedCyclerOptions"]
 
@@ -94,12 +94,7 @@ class SimulatedCyclerOptions(BaseModel):
         try:
             options = cls.model_validate(data or {})
         except ValidationError as exc:
-            lines = []
-            for err in exc.errors():
-                path = ".".join(str(p) for p in err["loc"]) or "<root>"
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                lines.append(f"evaluator.options.{path}: {msg} (got {err.get('input')!r})")
-            raise ConfigError(lines) from None
+            raise ConfigError(format_validation_error(exc, "evaluator.options.")) from None
         try:
             options.pybamm_options(None)
         except ConfigError as exc:
