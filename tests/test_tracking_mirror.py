@@ -99,6 +99,14 @@ def test_layout_of_a_trial() -> None:
     failed = lay.trial_tags(_trial(status=TrialStatus.FAILED, reason="failed: x" * 2000))
     assert failed["optloop.failure_reason"].startswith("failed: x")
     assert len(failed["optloop.failure_reason"]) <= 4000
+    assert "optloop.early_stopped" not in tags
+    stopped = lay.trial_tags(_trial(metadata={
+        "early_stopped": True, "lost_attempts": 1,
+        "early_stopping": {"stop": True, "reason": "predicted 45 [30, 62] < reference 150"},
+    }))
+    assert stopped["optloop.early_stopped"] == "true"
+    assert stopped["optloop.early_stopping.reason"].startswith("predicted 45")
+    assert stopped["optloop.lost_cells"] == "1"
     # Outcomes are mirrored only once the trial is finished.
     assert "cycle_life" not in lay.trial_metrics(_trial(status=TrialStatus.RUNNING,
                                                         outcomes={"cycle_life": 1.0}))

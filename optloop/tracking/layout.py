@@ -166,7 +166,15 @@ def trial_tags(trial: Trial) -> dict[str, str]:
         tags["optloop.job_id"] = _text(trial.job_id, _MAX_TAG)
     if trial.bdf_path:
         tags["optloop.bdf_path"] = _text(trial.bdf_path, _MAX_TAG)
-    note = trial.metadata.get("note") if isinstance(trial.metadata, dict) else None
+    meta = trial.metadata if isinstance(trial.metadata, dict) else {}
+    review = meta.get("early_stopping")
+    if isinstance(review, dict):
+        # A stopped cell's cycle life is a prediction: say so where people look at it.
+        tags["optloop.early_stopped"] = "true" if meta.get("early_stopped") else "false"
+        tags["optloop.early_stopping.reason"] = _text(str(review.get("reason", "")), _MAX_TAG)
+    if meta.get("lost_attempts"):
+        tags["optloop.lost_cells"] = str(meta["lost_attempts"])
+    note = meta.get("note")
     if note:
         tags["mlflow.note.content"] = _text(note, _MAX_TAG)
     return tags
