@@ -54,6 +54,9 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     data["seed"] = seed
     data["store"] = {"url": f"sqlite:///{work / f'campaign-{seed}.db'}"}
     data["optimiser"]["budget"] = args.budget
+    if args.thickness_um:
+        # A campaign that reaches for capacity: thick films, many of which die within the test.
+        data["space"]["alloy_layer"]["thickness_um"] = list(args.thickness_um)
     opts = data["evaluator"]["options"]
     opts["seed"] = seed
     opts["state_dir"] = str(work / f"cycler-{seed}")
@@ -199,6 +202,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--budget", type=int, default=24)
     parser.add_argument("--after-cycles", type=int, default=25)
+    parser.add_argument("--thickness-um", type=float, nargs=2, default=None,
+                        help="alloy film thickness bounds (default: the config's)")
+    parser.add_argument("--tag", default="", help="suffix of the output files")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -208,16 +214,21 @@ def main() -> None:
             print(f"seed {seed}", flush=True)
             runs.append(run_seed(seed, args, Path(tmp)))
     summary = summarise(runs)
-    (args.out / "early_stopping.json").write_text(
+    stem = "early_stopping" + (f"_{args.tag}" if args.tag else "")
+    (args.out / f"{stem}.json").write_text(
         json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "summary": summary,
                     "runs": runs}, indent=1, default=str)
     )
-    plot(summary["pairs"], args.out / "early_stopping.png")
+    plot(summary["pairs"], args.out / f"{stem}.png")
     lines = [
         "# Early prediction of cycle life on rehearsed lab campaigns",
         "",
         f"`experiments/bench_early_stopping.py --seeds {' '.join(map(str, args.seeds))} "
-        f"--budget {args.budget} --after-cycles {args.after_cycles}`; simulated cycler from "
+        f"--budget {args.budget} --after-cycles {args.after_cycles}"
+        + (f" --thickness-um {args.thickness_um[0]:g} {args.thickness_um[1]:g}"
+           if args.thickness_um else "")
+        + (f" --tag {args.tag}" if args.tag else "")
+        + "`; simulated cycler from "
         "`configs/lab-rehearsal.yaml` (4 channels, PyBaMM cells to 80 % or 150 cycles, "
         "cell-to-cell variation, lost cells, channel faults).",
         "",
@@ -249,9 +260,9 @@ def main() -> None:
         f"* wrong stops (true life reached the reference): {s['wrong_stops']}; stopped cells that "
         f"would have been on the final Pareto front: {s['wrong_stops_lost_from_front']}",
         "",
-        "![predicted vs true](early_stopping.png)",
+        f"![predicted vs true]({stem}.png)",
     ]
-    (args.out / "early_stopping.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
