@@ -359,6 +359,7 @@ def run_method(
     observations: list[Observation] = []
     evals: list[dict[str, Any]] = []
     propose_s = eval_s = 0.0
+    batch_s: list[float] = []
     reused = 0
     iteration = 0
     keep = [o.name for o in p.objectives] + [c.metric for c in p.constraints]
@@ -367,7 +368,8 @@ def run_method(
         n = min(p.batch, p.budget - len(observations))
         t0 = time.perf_counter()
         proposals, _ = opt.propose(observations, [], n, iteration=iteration)
-        propose_s += time.perf_counter() - t0
+        batch_s.append(time.perf_counter() - t0)
+        propose_s += batch_s[-1]
         if not proposals:
             print(f"{tag} no proposal after {len(observations)} evaluations; stopping", flush=True)
             break
@@ -408,6 +410,7 @@ def run_method(
         "evaluations": evals,
         "failed": sum(o.failed for o in observations),
         "propose_s": propose_s,
+        "propose_s_batches": batch_s,
         "evaluate_s": eval_s,
         "wall_s": time.perf_counter() - t_run,
         "reused_evaluations": reused,
