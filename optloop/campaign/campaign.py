@@ -107,10 +107,13 @@ class Campaign:
             options = dict(self.config.evaluator.options)
             # Data of the embedded evaluators live beside the campaign's store.
             run_dir = Path("runs") / self.config.name
+            executor = self.config.executor.model_dump(mode="json")
             if self.config.evaluator.name == "pybamm":
                 options.setdefault("output_dir", str(run_dir / "bdf"))
+                options.setdefault("executor", executor)
             elif self.config.evaluator.name == "simulated_cycler":
                 options.setdefault("state_dir", str(run_dir / "cycler"))
+                options["pybamm"] = {"executor": executor, **dict(options.get("pybamm") or {})}
             self._evaluator = create_evaluator(self.config.evaluator.name, options)
         return self._evaluator
 

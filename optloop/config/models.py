@@ -34,6 +34,7 @@ __all__ = [
     "CellSpace",
     "DesignSpaceConfig",
     "EvaluatorConfig",
+    "ExecutorConfig",
     "LayerMode",
     "LithiumLayerSpace",
     "Objective",
@@ -454,6 +455,38 @@ class EarlyStoppingConfig(_Strict):
         return self
 
 
+class ExecutorConfig(_Strict):
+    """Where evaluations run: a local process pool (default) or an existing Dask cluster."""
+
+    kind: Literal["local", "dask"] = "local"
+    """``local``: worker processes on this machine; ``dask``: the workers of a Dask scheduler."""
+    address: str | None = None
+    """Dask scheduler, e.g. ``tcp://host:8786``; None reads ``OPTLOOP_DASK_ADDRESS``."""
+    workers: int | None = Field(default=None, ge=1, le=256)
+    """Local worker processes; None: the evaluator's own default (one per core)."""
+    connect_timeout_s: float = Field(default=10.0, gt=0.0, le=600.0)
+    """Limit on connecting (or reconnecting) to the Dask scheduler."""
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> ExecutorConfig:
+        if self.kind == "local" and self.address is not None:
+            raise ValueError(f"address={self.address!r} is only used with kind 'dask'")
+        if self.kind == "dask" and self.workers is not None:
+            raise ValueError(
+                f"workers={self.workers} is only used with kind 'local' (a Dask cluster has "
+                "the workers it was started with)"
+            )
+        if self.address is not None:
+            parts = urlsplit(self.address if "://" in self.address else "tcp://" + self.address)
+            if parts.password or parts.username:
+                raise ValueError("the scheduler address carries credentials; remove them")
+            if not parts.hostname:
+                raise ValueError(
+                    f"address={self.address!r} has no host; expected e.g. tcp://host:8786"
+                )
+        return self
+
+
 class CampaignConfig(_Strict):
     """A whole campaign, as written in one YAML file."""
 
@@ -468,6 +501,7 @@ class CampaignConfig(_Strict):
     store: StoreConfig = StoreConfig()
     tracking: TrackingConfig = TrackingConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    executor: ExecutorConfig = ExecutorConfig()
 
     @field_validator("objectives")
     @classmethod

@@ -1,24 +1,43 @@
-"""The PyBaMM evaluator: designs simulated in a pool of worker processes, one built model each.
+"""The PyBaMM evaluator: designs simulated by worker processes, one built model each.
 
-Each worker process (``spawn`` context) builds its :class:`CellSimulator` once in the pool
-initializer and keeps it in a module global; every job then only solves. A job's wall time is
-limited twice: cooperatively inside the worker (checked between chunks of cycles) and, as a
-backstop, here: a job running longer than ``timeout_s * 1.5 + 60`` s has its pool's worker
-processes killed (those this evaluator started), is reported FAILED, and the other jobs that
-were running are resubmitted to a fresh pool.
+The simulations run through an executor (:mod:`optloop.executors`, option ``executor``): a
+local ``spawn`` process pool by default, or the workers of an existing Dask cluster. Each
+worker builds its :class:`CellSimulator` once and keeps it in a module global, keyed by the
+options that shape the model (a local worker builds it in the pool initializer, a Dask worker
+on its first job), so every job then only solves. A worker **returns** the result with its
+BDF time series as arrays; this evaluator writes the BDF file in the campaign's process, so a
+worker on another machine never needs the campaign's disk.
+
+Failure semantics:
+
+* A design the model rejects or the solver cannot solve: FAILED with the reason (data).
+* A job's wall time is limited twice: cooperatively inside the worker (checked between
+  chunks of cycles) and, as a backstop, here: a job running longer than
+  ``timeout_s * 1.5 + 60`` s is reported FAILED. With the local pool its worker processes are
+  killed (those this evaluator started) and the other running jobs resubmitted to a fresh
+  pool. With Dask the job is cancelled (released) and its worker is *not* restarted: a
+  restart would also kill the other jobs on that worker, and the worker's own time limit
+  ends the solve at its next chunk.
+* A worker process that dies mid-evaluation: with Dask the scheduler reruns the job on
+  another worker (``distributed.scheduler.allowed-failures``, default 3); if it keeps dying
+  (``KilledWorker``), or the local pool breaks, the job is LOST with the reason. LOST is
+  infrastructure, not the design: the campaign resubmits the trial under a new key up to
+  ``evaluator.max_attempts`` and then abandons it (``Campaign._lost``).
+* A Dask scheduler that disappears: :meth:`PybammEvaluator.status` never blocks (it reads
+  the future's local state); the client's futures are cancelled at once and their jobs become
+  LOST; :meth:`PybammEvaluator.submit` raises :class:`EvaluationError` within
+  ``executor.connect_timeout_s`` while the scheduler is unreachable (the campaign records
+  the trial FAILED with that reason).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +50,7 @@ from optloop.evaluators.base import (
 )
 from optloop.evaluators.pybamm.options import FIDELITIES, PybammOptions
 from optloop.exceptions import DesignError, EvaluationError
+from optloop.executors import Executor, LocalExecutor, TaskHandle, TaskState, create_executor
 from optloop.space.design import Design
 
 __all__ = ["PybammEvaluator"]
@@ -38,55 +58,75 @@ __all__ = ["PybammEvaluator"]
 _HARD_TIMEOUT_FACTOR = 1.5
 _HARD_TIMEOUT_GRACE_S = 60.0
 
-# The worker's simulator, built once per process by _init_worker.
-_SIMULATOR: Any = None
+# Options that do not shape the model: a worker's cached simulator serves any value of them.
+_RUNTIME_FIELDS = {"workers", "output_dir", "executor"}
+# Simulators kept per (Dask) worker process; a long-lived worker serving several campaigns
+# with different options keeps only the most recent few.
+_MAX_SIMULATORS = 4
+
+# The worker's simulators, built on first use, keyed by their model-shaping options JSON.
+_SIMULATORS: dict[str, Any] = {}
+
+
+def _model_key(options: PybammOptions) -> str:
+    return options.model_dump_json(exclude=_RUNTIME_FIELDS)
+
+
+def _simulator(options_json: str) -> Any:
+    """Return this process's simulator for the options, building it once."""
+    sim = _SIMULATORS.get(options_json)
+    if sim is None:
+        # One thread per solve: the parallelism is across worker processes.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        from optloop.evaluators.pybamm.simulate import CellSimulator
+
+        sim = CellSimulator(PybammOptions.model_validate_json(options_json))
+        while len(_SIMULATORS) >= _MAX_SIMULATORS:
+            _SIMULATORS.pop(next(iter(_SIMULATORS)))
+        _SIMULATORS[options_json] = sim
+    return sim
 
 
 def _init_worker(options_json: str) -> None:
-    """Pool initializer: build the model once in this worker process."""
-    global _SIMULATOR
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-    from optloop.evaluators.pybamm.simulate import CellSimulator
-
-    _SIMULATOR = CellSimulator(PybammOptions.model_validate_json(options_json))
+    """Local pool initializer: build the model once in this worker process."""
+    _simulator(options_json)
 
 
-def _worker_run(
-    design: dict[str, Any], fidelity: str, job_id: str, bdf_dir: str
-) -> dict[str, Any]:
-    """Run one design in a worker; return plain data (never raises for a design)."""
-    from optloop.data.bdf import write_bdf
+def _warm(options_json: str) -> int:
+    """Build the model in this worker (if not yet built) and return the worker's pid."""
+    _simulator(options_json)
+    return os.getpid()
 
-    sim = _SIMULATOR
+
+def _worker_run(options_json: str, design: dict[str, Any], fidelity: str) -> dict[str, Any]:
+    """Run one design in a worker and return plain data with the BDF arrays.
+
+    It never raises for a design and never touches the campaign's disk.
+    """
+    sim = _simulator(options_json)
     t0, cpu0 = time.perf_counter(), time.process_time()
     out = sim.run(design, fidelity)
-    result: dict[str, Any] = {
+    bdf = None
+    if out.ok and out.frame is not None:
+        bdf = {str(col): out.frame[col].to_numpy() for col in out.frame.columns}
+    return {
         "ok": out.ok,
         "reason": out.reason,
         "metrics": out.metrics,
         "censored": out.censored,
-        "bdf_path": None,
+        "bdf_columns": bdf,
         "metadata": {
             "cell_model_inputs": out.cell,
             "timings_s": out.timings,
             "notes": out.notes,
             "worker_pid": os.getpid(),
+            "worker_host": os.uname().nodename,
             "model_build_s": sim.build_seconds,
+            "worker_s": time.perf_counter() - t0,
+            "worker_cpu_s": time.process_time() - cpu0,
         },
     }
-    if out.ok and out.frame is not None:
-        try:
-            path = Path(bdf_dir) / f"{job_id}.bdf.csv"
-            meta = {"job_id": job_id, "fidelity": fidelity, "evaluator": "pybamm"}
-            write_bdf(out.frame, path, meta)
-            result["bdf_path"] = str(path)
-        except Exception as exc:  # noqa: BLE001 - a write failure is a failed evaluation
-            result["ok"] = False
-            result["reason"] = f"could not write BDF: {type(exc).__name__}: {exc}"
-    result["metadata"]["worker_s"] = time.perf_counter() - t0
-    result["metadata"]["worker_cpu_s"] = time.process_time() - cpu0
-    return result
 
 
 @dataclass
@@ -94,8 +134,7 @@ class _Job:
     design: dict[str, Any]
     design_json: str
     fidelity: str
-    future: Future[dict[str, Any]] | None = None
-    started: float | None = None
+    handle: TaskHandle | None = None
     result: EvaluationResult | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -109,65 +148,72 @@ class PybammEvaluator:
 
     Args:
         options: :class:`PybammOptions` or the config's ``evaluator.options`` dict.
+        executor: Run on this executor instead of creating one from ``options.executor``
+            (it is then not shut down by :meth:`close`).
     """
 
     name = "pybamm"
 
-    def __init__(self, options: PybammOptions | Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        options: PybammOptions | Mapping[str, Any] | None = None,
+        *,
+        executor: Executor | None = None,
+    ) -> None:
         if isinstance(options, PybammOptions):
             self.options = options
         else:
             self.options = PybammOptions.from_dict(dict(options or {}))
         self._bdf_dir = self.options.output_dir or tempfile.mkdtemp(prefix="optloop-pybamm-")
         Path(self._bdf_dir).mkdir(parents=True, exist_ok=True)
-        self._executor: ProcessPoolExecutor | None = None
+        self._options_json = self.options.model_dump_json()
+        self._executor: Executor | None = executor
+        self._owns_executor = executor is None
         self._jobs: dict[str, _Job] = {}
         self._ledger = SubmissionLedger(self.name)
 
-    # --- pool ---------------------------------------------------------------------------------
+    # --- executor -----------------------------------------------------------------------------
 
-    def _pool(self) -> ProcessPoolExecutor:
+    @property
+    def executor(self) -> Executor:
+        """Return the executor, created (and for Dask, connected) on first use.
+
+        Raises:
+            ConfigError: For ``executor.kind: dask`` without an address.
+            EvaluationError: If the Dask scheduler does not answer.
+        """
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.options.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+            self._executor = create_executor(
+                self.options.executor,
+                default_workers=self.options.workers,
                 initializer=_init_worker,
-                initargs=(self.options.model_dump_json(),),
+                initargs=(self._options_json,),
             )
         return self._executor
 
-    def _dispatch(self, job_id: str, job: _Job) -> None:
-        job.started = None
-        job.future = self._pool().submit(
-            _worker_run, job.design, job.fidelity, job_id, self._bdf_dir
+    def _dispatch(self, job: _Job) -> None:
+        job.handle = self.executor.submit(
+            _worker_run, self._options_json, job.design, job.fidelity
         )
-
-    def _kill_pool(self) -> None:
-        """Kill this evaluator's worker processes (only those it started) and drop the pool."""
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        processes = dict(getattr(executor, "_processes", None) or {})
-        for proc in processes.values():
-            if proc.is_alive():
-                proc.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
 
     def warm_up(self) -> None:
         """Start the workers and build their models now (otherwise the first job does it)."""
-        futures = [self._pool().submit(os.getpid) for _ in range(self.options.workers)]
-        for f in futures:
-            f.result()
+        ex = self.executor
+        handles = [ex.submit(_warm, self._options_json) for _ in range(ex.workers)]
+        for h in handles:
+            h.result()
 
     def close(self) -> None:
-        """Shut the worker pool down (live jobs are cancelled)."""
-        for job_id, job in self._jobs.items():
+        """Cancel live jobs and release the executor (a Dask cluster itself stays up)."""
+        for job in self._jobs.values():
             if job.result is None:
-                self._set(job_id, job, EvaluationResult.failed(
+                if job.handle is not None:
+                    job.handle.cancel()
+                job.result = EvaluationResult.failed(
                     "evaluator closed", state=JobState.CANCELLED, metadata=job.metadata
-                ))
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+                )
+        if self._executor is not None and self._owns_executor:
+            self._executor.shutdown(wait=True)
             self._executor = None
 
     def __enter__(self) -> PybammEvaluator:
@@ -178,17 +224,24 @@ class PybammEvaluator:
 
     # --- protocol -----------------------------------------------------------------------------
 
+    def _max_concurrency(self) -> int:
+        spec = self.options.executor
+        if spec.kind == "local" and self._executor is None:
+            return spec.workers or self.options.workers  # no need to start the pool for this
+        return self.executor.workers
+
     def capabilities(self) -> dict[str, Any]:
-        """Return what this evaluator supports."""
+        """Return what this evaluator supports (for Dask this connects to the scheduler)."""
         return {
             "fidelities": list(FIDELITIES),
             "asynchronous": True,
-            "max_concurrency": self.options.workers,
+            "max_concurrency": self._max_concurrency(),
             "supports_cancel": True,
             "supports_partial": False,
             "est_duration_s": 0.08 * self.options.cycle_cap,
             "screen_cycles": self.options.screen_cycles,
             "cycle_cap": self.options.cycle_cap,
+            "executor": self.options.executor.kind,
             # Reported besides optloop.objectives.METRICS (documented for plugins' checks).
             "extra_metrics": [
                 "anode_theoretical_capacity_mAh_g",
@@ -204,8 +257,9 @@ class PybammEvaluator:
         """Queue a design for a worker and return its job id at once.
 
         Raises:
-            EvaluationError: If the fidelity is unknown, or ``trial_id`` was already submitted
-                with a different design or fidelity.
+            EvaluationError: If the fidelity is unknown, ``trial_id`` was already submitted
+                with a different design or fidelity, or the executor cannot take work (a
+                Dask scheduler that does not answer within ``connect_timeout_s``).
         """
         if fidelity not in FIDELITIES:
             raise EvaluationError(
@@ -222,19 +276,19 @@ class PybammEvaluator:
             "fidelity": fidelity,
             "evaluator": self.name,
             "planned_cycles": self.options.cycles_for(fidelity),
-            "options": json.loads(self.options.model_dump_json()),
+            "options": json.loads(self._options_json),
         }
         job = _Job(design=dict(design), design_json=design_json, fidelity=fidelity, metadata=meta)
-        self._jobs[job_id] = job
-        self._ledger.record(trial_id, job_id, design_json, fidelity)
         try:
             Design.from_dict(dict(design))
         except DesignError as exc:
-            self._set(job_id, job, EvaluationResult.failed(
+            job.result = EvaluationResult.failed(
                 "rejected before solving: " + str(exc), metadata=meta
-            ))
-            return job_id
-        self._dispatch(job_id, job)
+            )
+        else:
+            self._dispatch(job)  # raises before anything is recorded if it cannot
+        self._jobs[job_id] = job
+        self._ledger.record(trial_id, job_id, design_json, fidelity)
         return job_id
 
     def _job(self, job_id: str) -> _Job:
@@ -243,79 +297,117 @@ class PybammEvaluator:
         except KeyError:
             raise EvaluationError(f"{self.name}: unknown job id {job_id!r}") from None
 
-    def _set(self, job_id: str, job: _Job, result: EvaluationResult) -> None:
-        job.result = result
+    def _update(self, job_id: str, job: _Job) -> TaskState | None:
+        """Move a live job forward from its handle; enforce the hard wall-time limit.
 
-    def _update(self, job_id: str, job: _Job) -> None:
-        """Move a live job forward from its future; enforce the hard wall-time limit."""
-        if job.result is not None or job.future is None:
-            return
-        fut = job.future
-        if fut.done():
-            self._finish(job_id, job, fut)
-            return
-        if fut.running():
-            now = time.monotonic()
-            if job.started is None:
-                job.started = now
+        Returns the handle's state while the job is live, None once it has a result.
+        """
+        if job.result is not None or job.handle is None:
+            return None
+        handle = job.handle
+        state = handle.state
+        if state in (TaskState.QUEUED, TaskState.RUNNING):
+            started = handle.started_s
             limit = self.options.timeout_s * _HARD_TIMEOUT_FACTOR + _HARD_TIMEOUT_GRACE_S
-            if now - job.started > limit:
-                self._hard_timeout(job_id, job, now - job.started)
+            if started is not None and time.monotonic() - started > limit:
+                self._hard_timeout(job, time.monotonic() - started)
+                return None
+            return state
+        self._finish(job, handle, state)
+        return None
 
-    def _hard_timeout(self, job_id: str, job: _Job, elapsed: float) -> None:
-        self._set(job_id, job, EvaluationResult.failed(
+    def _hard_timeout(self, job: _Job, elapsed: float) -> None:
+        assert job.handle is not None
+        ex = self._executor
+        if isinstance(ex, LocalExecutor):
+            action = "worker killed"
+            others = [
+                j for j in self._jobs.values()
+                if j.result is None and j.handle is not None and j is not job
+            ]
+            ex.kill_workers()
+            for j in others:  # innocent bystanders: run again in the fresh pool
+                self._dispatch(j)
+        else:
+            action = "job cancelled on its Dask worker"
+            job.handle.cancel()
+        job.result = EvaluationResult.failed(
             f"timeout: no result after {elapsed:.0f} s (limit {self.options.timeout_s:g} s); "
-            "worker killed",
+            + action,
             metadata=job.metadata,
-        ))
-        others = [
-            (jid, j) for jid, j in self._jobs.items()
-            if j.result is None and j.future is not None and j is not job
-        ]
-        self._kill_pool()
-        for jid, j in others:
-            self._dispatch(jid, j)
+        )
+        job.handle = None
 
-    def _finish(self, job_id: str, job: _Job, fut: Future[dict[str, Any]]) -> None:
+    def _finish(self, job: _Job, handle: TaskHandle, state: TaskState) -> None:
         meta = dict(job.metadata)
-        if fut.cancelled():
-            self._set(job_id, job, EvaluationResult.failed(
+        job.handle = None  # let the executor forget the result (Dask keeps it until released)
+        if state is TaskState.CANCELLED:
+            job.result = EvaluationResult.failed(
                 "cancelled", state=JobState.CANCELLED, metadata=meta
-            ))
+            )
             return
-        exc = fut.exception()
-        if isinstance(exc, BrokenProcessPool):
-            self._executor = None
-            self._set(job_id, job, EvaluationResult.failed(
-                f"worker process died: {exc}", metadata=meta
-            ))
-            return
-        if exc is not None:
-            self._set(job_id, job, EvaluationResult.failed(
-                f"worker raised {type(exc).__name__}: {exc}", metadata=meta
-            ))
-            return
-        data = fut.result()
-        meta.update(_json_safe(data["metadata"]))
-        if data["ok"]:
-            result = EvaluationResult(
-                JobState.SUCCEEDED,
-                metrics=data["metrics"],
-                censored=data["censored"],
-                bdf_path=data["bdf_path"],
+        if state is TaskState.LOST:
+            job.result = EvaluationResult.failed(
+                f"{handle.reason or 'lost by the executor'} (executor "
+                f"{self.options.executor.kind}; infrastructure, not the design)",
+                state=JobState.LOST,
                 metadata=meta,
             )
-        else:
-            result = EvaluationResult.failed(str(data["reason"]), metadata=meta)
-        self._set(job_id, job, result)
+            return
+        exc = handle.exception(timeout=0)
+        if state is TaskState.ERROR or exc is not None:
+            job.result = EvaluationResult.failed(
+                f"worker raised {type(exc).__name__}: {exc}", metadata=meta
+            )
+            return
+        try:
+            data = handle.result(timeout=0)
+        except Exception as exc:  # noqa: BLE001 - e.g. the worker holding it died: infrastructure
+            job.result = EvaluationResult.failed(
+                f"could not fetch the result from its worker: {type(exc).__name__}: {exc}",
+                state=JobState.LOST,
+                metadata=meta,
+            )
+            return
+        meta.update(_json_safe(data["metadata"]))
+        if not data["ok"]:
+            job.result = EvaluationResult.failed(str(data["reason"]), metadata=meta)
+            return
+        try:
+            bdf_path = self._write_bdf(meta["job_id"], job.fidelity, data["bdf_columns"])
+        except Exception as exc:  # noqa: BLE001 - a write failure is a failed evaluation
+            job.result = EvaluationResult.failed(
+                f"could not write BDF: {type(exc).__name__}: {exc}", metadata=meta
+            )
+            return
+        job.result = EvaluationResult(
+            JobState.SUCCEEDED,
+            metrics=data["metrics"],
+            censored=data["censored"],
+            bdf_path=bdf_path,
+            metadata=meta,
+        )
+
+    def _write_bdf(self, job_id: str, fidelity: str, columns: Mapping[str, Any] | None) -> str:
+        """Write a worker's BDF arrays to ``<output_dir>/<job_id>.bdf.csv`` (this process)."""
+        import pandas as pd
+
+        from optloop.data.bdf import write_bdf
+
+        if not columns:
+            raise ValueError("the worker returned no time series")
+        path = Path(self._bdf_dir) / f"{job_id}.bdf.csv"
+        meta = {"job_id": job_id, "fidelity": fidelity, "evaluator": self.name}
+        write_bdf(pd.DataFrame(dict(columns)), path, meta)
+        return str(path)
 
     def status(self, job_id: str) -> JobStatus:
         """Return the job's state without blocking."""
         job = self._job(job_id)
-        self._update(job_id, job)
+        state = self._update(job_id, job)
         if job.result is not None:
             return JobStatus(state=job.result.state, reason=job.result.reason)
-        running = job.future is not None and job.future.running()
+        running = state is TaskState.RUNNING
         return JobStatus(state=JobState.RUNNING if running else JobState.QUEUED)
 
     def fetch(self, job_id: str) -> EvaluationResult:
@@ -333,11 +425,12 @@ class PybammEvaluator:
         self._update(job_id, job)
         if job.result is not None:
             return
-        if job.future is not None:
-            job.future.cancel()
-        self._set(job_id, job, EvaluationResult.failed(
+        if job.handle is not None:
+            job.handle.cancel()
+            job.handle = None
+        job.result = EvaluationResult.failed(
             "cancelled", state=JobState.CANCELLED, metadata=job.metadata
-        ))
+        )
 
 
 def _json_safe(obj: Any) -> Any:

@@ -31,7 +31,7 @@ SCHEDULE_FIELDS: tuple[str, ...] = (
     "cell_model",
 )
 # PyBaMM options that change neither the physics nor the protocol (left out of cache keys).
-_PYBAMM_RUNTIME_FIELDS = ("workers", "output_dir", "timeout_s")
+_PYBAMM_RUNTIME_FIELDS = ("workers", "output_dir", "timeout_s", "executor")
 
 
 class SimulatedCyclerOptions(BaseModel):
