@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "DesignError",
     "EvaluationError",
+    "EvaluatorUnavailableError",
     "InfeasibleDesignError",
     "MaterialsError",
     "OptloopError",
@@ -51,6 +52,14 @@ class MaterialsError(OptloopError, ValueError):
 
 class EvaluationError(OptloopError):
     """An evaluator could not be used (not an evaluation failure: those are data, not errors)."""
+
+
+class EvaluatorUnavailableError(EvaluationError):
+    """The evaluator cannot take work right now (e.g. its Dask scheduler does not answer).
+
+    Says nothing about the design: a campaign stops and keeps the trial proposed, rather than
+    recording a failure the optimiser would learn from.
+    """
 
 
 def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]:

@@ -23,7 +23,12 @@ from optloop.campaign.early_stop import EarlyStopper
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
 from optloop.evaluators.registry import create_evaluator
-from optloop.exceptions import ConfigError, EvaluationError, OptloopError
+from optloop.exceptions import (
+    ConfigError,
+    EvaluationError,
+    EvaluatorUnavailableError,
+    OptloopError,
+)
 from optloop.objectives import METRICS
 from optloop.optimiser import Observation, Optimiser
 from optloop.space import Design, DesignSpace
@@ -327,6 +332,13 @@ class Campaign:
             job = self.evaluator.submit(
                 trial.design.to_dict(), trial_id=self._job_key(trial), fidelity=trial.fidelity
             )
+        except EvaluatorUnavailableError as exc:
+            # Nothing to learn about the design: stop, keep the trial proposed for the next run.
+            raise EvaluatorUnavailableError(
+                f"campaign {self.config.name!r} stopped: {exc}; trial {trial.id} is kept for "
+                "the next run and nothing recorded is lost; run the campaign again when the "
+                "evaluator is back"
+            ) from exc
         except EvaluationError as exc:
             return self.store.transition(
                 trial.id, TrialStatus.FAILED, str(exc), reason=f"submit failed: {exc}"

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from optloop.exceptions import EvaluationError
+from optloop.exceptions import EvaluationError, EvaluatorUnavailableError
 from optloop.executors.base import TaskState
 
 __all__ = ["START_TOPIC", "DaskExecutor", "DaskHandle"]
@@ -181,7 +181,7 @@ class DaskExecutor:
                 address, timeout=connect_timeout_s, set_as_default=False
             )
         except (OSError, TimeoutError, ValueError) as exc:
-            raise EvaluationError(
+            raise EvaluatorUnavailableError(
                 f"executor.address={address!r}: no Dask scheduler answered within "
                 f"connect_timeout_s={connect_timeout_s:g} s ({type(exc).__name__}: {exc})"
             ) from None
@@ -242,7 +242,7 @@ class DaskExecutor:
         """
         status = self.client_status
         if status != "running":
-            raise EvaluationError(
+            raise EvaluatorUnavailableError(
                 f"Dask scheduler {self.address}: client status is {status!r}, expected "
                 "'running' (the scheduler is unreachable or the executor was shut down)"
             )
