@@ -76,6 +76,9 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     data["seed"] = seed
     data["store"] = {"url": f"sqlite:///{work / f'campaign-{seed}.db'}"}
     data["optimiser"]["budget"] = args.budget
+    if args.initial_designs:
+        # initial_designs = budget: a space-filling screening campaign (no BoTorch steering).
+        data["optimiser"]["initial_designs"] = args.initial_designs
     if args.thickness_um:
         # A campaign that reaches for capacity: thick films, many of which die within the test.
         data["space"]["alloy_layer"]["thickness_um"] = list(args.thickness_um)
@@ -236,6 +239,8 @@ def main() -> None:
     parser.add_argument("--thickness-um", type=float, nargs=2, default=None,
                         help="alloy film thickness bounds (default: the config's)")
     parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument("--initial-designs", type=int, default=None,
+                        help="Sobol designs before BoTorch (= budget: a screening campaign)")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="re-summarise the runs of an earlier output JSON")
     parser.add_argument("--cell-model", choices=["pybamm", "steep"], default="pybamm",
@@ -269,9 +274,12 @@ def main() -> None:
            if args.thickness_um else "")
         + (f" --tag {args.tag}" if args.tag else "")
         + (f" --cell-model {args.cell_model}" if args.cell_model != "pybamm" else "")
-        + "`; simulated cycler from "
-        "`configs/lab-rehearsal.yaml` (4 channels, PyBaMM cells to 80 % or 150 cycles, "
-        "cell-to-cell variation, lost cells, channel faults).",
+        + (f" --initial-designs {args.initial_designs}" if args.initial_designs else "")
+        + "`; simulated cycler from `configs/lab-rehearsal.yaml` (4 channels, "
+        + ("PyBaMM cells to 80 % or 150 cycles"
+           if args.cell_model == "pybamm"
+           else "a made-up steep-fade cell population (no physics) to 80 % or 300 cycles")
+        + ", cell-to-cell variation, lost cells, channel faults).",
         "",
         "| seed | wall s | completed | failed | abandoned | stopped early | busy channel-days |",
         "|---:|---:|---:|---:|---:|---:|---:|",
