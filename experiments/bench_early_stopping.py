@@ -92,8 +92,11 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "enabled": True,
         "after_cycles": args.after_cycles,
         "min_training_cells": 6,
-        "reference_quantile": 0.25,
+        "reference_quantile": None if args.min_cycle_life else 0.25,
+        "min_cycle_life": args.min_cycle_life,
     }
+    if args.time_scale:
+        opts["time_scale"] = args.time_scale
     config = config_from_dict(data)
     t0 = time.perf_counter()
     camp = Campaign(config, store=CampaignStore(data["store"]["url"], config.name))
@@ -239,6 +242,11 @@ def main() -> None:
     parser.add_argument("--thickness-um", type=float, nargs=2, default=None,
                         help="alloy film thickness bounds (default: the config's)")
     parser.add_argument("--tag", default="", help="suffix of the output files")
+    parser.add_argument("--min-cycle-life", type=float, default=None,
+                        help="a fixed reference (the lab's requirement) instead of the lower "
+                        "quartile of completed cells")
+    parser.add_argument("--time-scale", type=float, default=None,
+                        help="simulated seconds per wall second (default: the config's)")
     parser.add_argument("--initial-designs", type=int, default=None,
                         help="Sobol designs before BoTorch (= budget: a screening campaign)")
     parser.add_argument("--from-json", type=Path, default=None,
@@ -275,6 +283,8 @@ def main() -> None:
         + (f" --tag {args.tag}" if args.tag else "")
         + (f" --cell-model {args.cell_model}" if args.cell_model != "pybamm" else "")
         + (f" --initial-designs {args.initial_designs}" if args.initial_designs else "")
+        + (f" --min-cycle-life {args.min_cycle_life:g}" if args.min_cycle_life else "")
+        + (f" --time-scale {args.time_scale:g}" if args.time_scale else "")
         + "`; simulated cycler from `configs/lab-rehearsal.yaml` (4 channels, "
         + ("PyBaMM cells to 80 % or 150 cycles"
            if args.cell_model == "pybamm"
