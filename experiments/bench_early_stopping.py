@@ -47,28 +47,6 @@ from optloop.store import CampaignStore  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def steep_profile(design: dict[str, Any], fidelity: str) -> dict[str, Any]:
-    """A made-up cell population (no physics): fade grows steeply with film thickness.
-
-    Lives of about 15-110 cycles over the default space, so there are poor cells to stop; for
-    measuring the stopping mechanism only (``--cell-model steep``), never for materials.
-    """
-    import numpy as np
-
-    from optloop.evaluators.simulated_cycler import synthetic_profile
-
-    profile = synthetic_profile(design, fidelity)
-    t = float((design.get("alloy_layer") or {}).get("thickness_um") or 0.0)
-    cycles = profile["cycles"]
-    n = np.arange(len(cycles["discharge_Ah"]), dtype=float)
-    q1 = cycles["discharge_Ah"][0]
-    q = q1 * np.clip(1.0 - (0.0008 + 0.012 * t) * n - 4e-6 * n**2, 0.05, None)
-    scale = q / np.asarray(cycles["discharge_Ah"])
-    for key in ("charge_cc_Ah", "charge_cv_Ah", "discharge_Ah", "cc_s", "discharge_s"):
-        cycles[key] = [float(x) for x in np.asarray(cycles[key]) * scale]
-    return profile
-
-
 def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Run one rehearsed campaign and return its per-trial facts and summary."""
     data = yaml.safe_load((ROOT / "configs" / "lab-rehearsal.yaml").read_text())
@@ -86,7 +64,7 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     opts["seed"] = seed
     opts["state_dir"] = str(work / f"cycler-{seed}")
     if args.cell_model == "steep":
-        opts["cell_model"] = "bench_early_stopping:steep_profile"
+        opts["cell_model"] = "optloop.evaluators.simulated_cycler.profile:short_lived_profile"
         opts["pybamm"]["cycle_cap"] = 300  # the test plan: cycles to 80 % or 300
     data["early_stopping"] = {
         "enabled": True,

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
+from loop_settings import FAST
 
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
 from optloop.evaluators._toy import ToyEvaluator
 from optloop.evaluators.base import EvaluationResult, JobState
 from optloop.exceptions import OptloopError
-from optloop.optimiser import Optimiser, OptimiserSettings
+from optloop.optimiser import Optimiser
 from optloop.space import Design, DesignSpace
 from optloop.store import CampaignBusyError, CampaignStore, TrialStatus
 
@@ -49,17 +50,6 @@ def config_data(tmp_path: Path, **optimiser: Any) -> dict[str, Any]:
     return data
 
 
-# Small candidate pools and few MC samples: these tests check the loop, not the optimiser.
-FAST = OptimiserSettings(
-    mc_samples=32,
-    static_pool=128,
-    fresh_pool=64,
-    incumbents=4,
-    mutations_per_incumbent=16,
-    local_search_rounds=1,
-    fit_maxiter=50,
-    shortlist=64,
-)
 
 
 def campaign(tmp_path: Path, **optimiser: Any) -> Campaign:

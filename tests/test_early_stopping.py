@@ -5,35 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import yaml
-from test_campaign import FAST
+from loop_settings import FAST
 
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
-from optloop.evaluators.simulated_cycler import SimulatedCycler, synthetic_profile
+from optloop.evaluators.simulated_cycler import SimulatedCycler
 from optloop.exceptions import ConfigError
 from optloop.optimiser import Optimiser
 from optloop.space import DesignSpace
 from optloop.store import TrialStatus
 
 ROOT = Path(__file__).resolve().parents[1]
-CELL_MODEL = "test_early_stopping:steep_profile"
-
-
-def steep_profile(design: dict[str, Any], fidelity: str) -> dict[str, Any]:
-    """The synthetic cell with a fade that grows steeply with film thickness (lives 15-110)."""
-    profile = synthetic_profile(design, fidelity)
-    t = float((design.get("alloy_layer") or {}).get("thickness_um") or 0.0)
-    cycles = profile["cycles"]
-    n = np.arange(len(cycles["discharge_Ah"]), dtype=float)
-    q1 = cycles["discharge_Ah"][0]
-    q = q1 * np.clip(1.0 - (0.0008 + 0.012 * t) * n - 4e-6 * n**2, 0.05, None)
-    scale = q / np.asarray(cycles["discharge_Ah"])
-    for key in ("charge_cc_Ah", "charge_cv_Ah", "discharge_Ah", "cc_s", "discharge_s"):
-        cycles[key] = [float(x) for x in np.asarray(cycles[key]) * scale]
-    return profile
+# A made-up population whose lives span 15-110 cycles: poor cells to stop (not physics).
+CELL_MODEL = "optloop.evaluators.simulated_cycler.profile:short_lived_profile"
 
 
 def config_data(tmp_path: Path, **early: Any) -> dict[str, Any]:

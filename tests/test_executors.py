@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from loop_settings import FAST
 from pybamm_designs import SI, alloy, design
 
 from optloop.campaign import Campaign
@@ -42,7 +43,7 @@ from optloop.executors import (
     create_executor,
     resolve_address,
 )
-from optloop.optimiser import Optimiser, OptimiserSettings
+from optloop.optimiser import Optimiser
 from optloop.space import DesignSpace
 from optloop.store import CampaignStore, TrialStatus
 
@@ -51,16 +52,6 @@ distributed = pytest.importorskip("distributed")  # the [dask] extra; installed 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Small candidate pools: these tests check the plumbing, not the optimiser (as test_campaign).
-FAST = OptimiserSettings(
-    mc_samples=32,
-    static_pool=128,
-    fresh_pool=64,
-    incumbents=4,
-    mutations_per_incumbent=16,
-    local_search_rounds=1,
-    fit_maxiter=50,
-    shortlist=64,
-)
 SMALL_PYBAMM = {"screen_cycles": 5, "chunk_cycles": 5, "cycle_cap": 5, "timeout_s": 120.0}
 
 

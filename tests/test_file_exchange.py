@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from loop_settings import FAST
 
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
@@ -36,7 +37,7 @@ from optloop.evaluators.file_exchange import (
 )
 from optloop.evaluators.measured import measured_metrics
 from optloop.exceptions import ConfigError, EvaluationError
-from optloop.optimiser import Optimiser, OptimiserSettings
+from optloop.optimiser import Optimiser
 from optloop.space import Design, DesignSpace, derive
 from optloop.store import TrialStatus
 from optloop.testing import EvaluatorConformance
@@ -263,16 +264,6 @@ class TestFileExchangeConformance(EvaluatorConformance):
 
 # --- 2. a whole campaign through the folders ----------------------------------------------
 
-FAST = OptimiserSettings(
-    mc_samples=32,
-    static_pool=128,
-    fresh_pool=64,
-    incumbents=4,
-    mutations_per_incumbent=16,
-    local_search_rounds=1,
-    fit_maxiter=50,
-    shortlist=64,
-)
 
 
 class ScriptedLab(threading.Thread):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from loop_settings import FAST
 
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
@@ -28,7 +29,7 @@ from optloop.evaluators.simulated_cycler import (
     synthetic_profile,
 )
 from optloop.exceptions import ConfigError, EvaluationError
-from optloop.optimiser import Optimiser, OptimiserSettings
+from optloop.optimiser import Optimiser
 from optloop.space import DesignSpace
 from optloop.store import TrialStatus
 from optloop.testing import EvaluatorConformance, sample_designs
@@ -383,12 +384,6 @@ def test_ground_truth_matches_an_uncancelled_run(tmp_path: Path) -> None:
 
 
 # --- a campaign --------------------------------------------------------------------------------
-
-FAST = OptimiserSettings(
-    mc_samples=32, static_pool=128, fresh_pool=64, incumbents=4, mutations_per_incumbent=16,
-    local_search_rounds=1, fit_maxiter=50, shortlist=64,
-)
-
 
 def test_a_campaign_with_lost_cells_and_faults_finishes_its_budget(tmp_path: Path) -> None:
     data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())

@@ -24,21 +24,19 @@ from typing import Any
 import numpy as np
 import requests
 import yaml
+from loop_settings import FAST
 
 from optloop.campaign import Campaign
 from optloop.config import CampaignConfig, config_from_dict
 from optloop.data.bdf import build_bdf_frame, write_bdf
 from optloop.evaluators._toy import ToyEvaluator
 from optloop.evaluators.base import EvaluationResult, JobState
-from optloop.optimiser import Optimiser, OptimiserSettings
+from optloop.optimiser import Optimiser
 from optloop.space import DesignSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-FAST = OptimiserSettings(mc_samples=32, static_pool=128, fresh_pool=64, incumbents=4,
-                         mutations_per_incumbent=16, local_search_rounds=1, fit_maxiter=50,
-                         shortlist=64)
 
 # The server's GenAI job runner starts a dozen processes the tests do not need.
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}

@@ -15,6 +15,7 @@ from optloop.evaluators.simulated_cycler.profile import (
     CellProfile,
     ProfileCycles,
     profile_from_bdf,
+    short_lived_profile,
     synthetic_profile,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "SimulatedCycler",
     "SimulatedCyclerOptions",
     "profile_from_bdf",
+    "short_lived_profile",
     "synthetic_profile",
 ]

@@ -260,3 +260,23 @@ def synthetic_profile(design: Mapping[str, Any], fidelity: str) -> dict[str, Any
         "stack_thickness_m": (2 * alloy_um + carbon_um + 90.0) * 1e-6,
         "static_metrics": {"fidelity_is_screen": float(fidelity == "screen")},
     }
+
+
+def short_lived_profile(design: Mapping[str, Any], fidelity: str) -> dict[str, Any]:
+    """Return :func:`synthetic_profile` with a fade that grows steeply with film thickness.
+
+    A made-up population (no physics) whose lives span about 15-110 cycles over the default
+    space, so a rehearsal has poor cells to stop: for tests and benchmarks of early stopping
+    only. ``cell_model: "optloop.evaluators.simulated_cycler.profile:short_lived_profile"``.
+    """
+    profile = synthetic_profile(design, fidelity)
+    alloy = design.get("alloy_layer") or {}
+    t = float(alloy.get("thickness_um") or 0.0)
+    cycles = profile["cycles"]
+    n = np.arange(len(cycles["discharge_Ah"]), dtype=float)
+    q1 = cycles["discharge_Ah"][0]
+    q = q1 * np.clip(1.0 - (0.0008 + 0.012 * t) * n - 4e-6 * n**2, 0.05, None)
+    scale = q / np.asarray(cycles["discharge_Ah"])
+    for key in ("charge_cc_Ah", "charge_cv_Ah", "discharge_Ah", "cc_s", "discharge_s"):
+        cycles[key] = [float(x) for x in np.asarray(cycles[key]) * scale]
+    return profile
