@@ -230,10 +230,16 @@ def write(result: dict[str, Any]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="a small check (numbers are rough)")
+    p.add_argument("--jobs", type=int, default=None, help="designs per configuration and round")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds")
+    p.add_argument("--cycles", type=int, default=None, help="screen cycles per evaluation")
     args = p.parse_args()
-    args.jobs, args.rounds, args.cycles, args.campaign_budget = (
+    jobs, rounds, cycles, args.campaign_budget = (
         (6, 1, 10, 6) if args.quick else (16, 3, 50, 12)
     )
+    args.jobs = args.jobs or jobs
+    args.rounds = args.rounds or rounds
+    args.cycles = args.cycles or cycles
     before = loadavg()
     with tempfile.TemporaryDirectory(prefix="optloop-bench-") as d:
         tp = throughput(args, Path(d))
