@@ -315,11 +315,14 @@ class FileExchangeEvaluator:
         Raises:
             EvaluationError: If the job id was never issued on this exchange folder.
         """
+        return self._status_of(self._refreshed(job_id))
+
+    def _refreshed(self, job_id: str) -> JobRecord:
+        """Check the job id, ingest new lab files, mark a silent job lost; return its record."""
         with self._locked():
             self._record(job_id)
             self._ingest(ScanReport())
-            record = self._check_stale(self._record(job_id), None)
-        return self._status_of(record)
+            return self._check_stale(self._record(job_id), None)
 
     def _status_of(self, record: JobRecord) -> JobStatus:
         result = record.evaluation_result()
@@ -343,10 +346,7 @@ class FileExchangeEvaluator:
         Raises:
             EvaluationError: If the job id was never issued on this exchange folder.
         """
-        with self._locked():
-            self._record(job_id)
-            self._ingest(ScanReport())
-            record = self._check_stale(self._record(job_id), None)
+        record = self._refreshed(job_id)
         result = record.evaluation_result()
         if result is not None and (record.state.is_terminal or result.partial):
             return result
