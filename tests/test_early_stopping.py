@@ -119,3 +119,20 @@ def test_early_stopping_needs_cycle_life_in_the_campaign(tmp_path: Path) -> None
     ]
     with pytest.raises(ConfigError, match="early_stopping.*cycle_life"):
         config_from_dict(data)
+
+
+def test_validate_shows_early_stopping_and_the_executor(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from optloop.cli import cli
+
+    data = config_data(tmp_path, min_cycle_life=50)
+    data["executor"] = {"kind": "dask", "address": "tcp://127.0.0.1:8786"}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = CliRunner().invoke(cli, ["validate", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "executor dask at tcp://127.0.0.1:8786" in out.output
+    assert "early stopping after 10 cycles; reference: min_cycle_life 50 or quantile 0.5" in (
+        out.output
+    )

@@ -55,6 +55,18 @@ def validate(config: Path) -> None:
         f"  evaluator {cfg.evaluator.name}; {o.initial_designs} initial designs, "
         f"batches of {o.batch_size}, budget {o.budget}; tracking {cfg.tracking.uri}"
     )
+    ex = cfg.executor
+    where = f" at {ex.address}" if ex.address else (" (OPTLOOP_DASK_ADDRESS)" if ex.kind == "dask"
+                                                   else "")
+    click.echo(f"  executor {ex.kind}{where}")
+    es = cfg.early_stopping
+    if es.enabled:
+        ref = [f"min_cycle_life {es.min_cycle_life:g}"] if es.min_cycle_life else []
+        if es.reference_quantile is not None:
+            ref.append(f"quantile {es.reference_quantile:g} of completed cells")
+        click.echo(
+            f"  early stopping after {es.after_cycles} cycles; reference: {' or '.join(ref)}"
+        )
 
 
 @click.group()
