@@ -17,6 +17,7 @@ import optloop.evaluators.registry as registry
 from optloop import __version__
 from optloop.cli import cli
 from optloop.evaluators import Evaluator, JobState, evaluate
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.registry import (
     BUILTIN_EVALUATORS,
     ENTRY_POINT_GROUP,
@@ -25,7 +26,6 @@ from optloop.evaluators.registry import (
     create_evaluator,
     list_plugins,
 )
-from optloop.evaluators.context import EvaluatorContext
 from optloop.exceptions import EvaluationError
 
 GOOD = '''
