@@ -140,7 +140,11 @@ def test_pybamm_runs_on_the_contexts_executor_and_writes_below_its_run_folder(
         ),
         (
             {"name": "pybamm", "options": {"workers": 2}},
-            ["evaluator.options.workers: unknown key (value 2)", "'pybamm'"],
+            ["evaluator.options.workers: unknown key (value 2)", "top-level 'executor' section"],
+        ),
+        (
+            {"name": "pybamm", "options": {"cycle_caps": 60}},
+            ["evaluator.options.cycle_caps: unknown key", "did you mean 'cycle_cap'?"],
         ),
         (
             {"name": "toy_plugin:ToyPlugin", "options": {"polls": 0}},

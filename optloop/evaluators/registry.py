@@ -315,7 +315,30 @@ def _validate(name: str, model: type[BaseModel], options: Any) -> BaseModel:
         return model.model_validate(dict(options or {}))
     except ValidationError as exc:
         lines = format_validation_error(exc, "evaluator.options.")
-        raise ConfigError([f"{line} [evaluator {name!r}]" for line in lines]) from None
+        hints = [_hint(err, model) for err in exc.errors()]
+        raise ConfigError(
+            [f"{line}{hint} [evaluator {name!r}]" for line, hint in zip(lines, hints, strict=True)]
+        ) from None
+
+
+#: Keys that moved out of every evaluator's options into the campaign (the context).
+_CAMPAIGN_WIDE = {
+    "executor": "the top-level 'executor' section",
+    "workers": "'workers' of the top-level 'executor' section",
+    "seed": "the campaign's top-level 'seed'",
+}
+
+
+def _hint(err: Any, model: type[BaseModel]) -> str:
+    """Return a suggestion for an unknown top-level option key, or ``""``."""
+    loc: list[Any] = list(err.get("loc") or ())
+    if err.get("type") != "extra_forbidden" or len(loc) != 1:
+        return ""
+    key = str(loc[0])
+    if key in _CAMPAIGN_WIDE:
+        return f"; the campaign sets it for every evaluator: use {_CAMPAIGN_WIDE[key]}"
+    close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def validate_options(name: str, options: Mapping[str, Any] | BaseModel | None) -> BaseModel:
