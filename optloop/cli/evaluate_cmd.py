@@ -66,7 +66,7 @@ def _copy_bdf(path: Path, out_dir: Path) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("out/evaluate"),
     show_default=True,
-    help="Folder for the BDF file and the capacity-fade plot.",
+    help="Folder for a copy of the BDF file and the capacity-fade plot.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_json: bool) -> None:
