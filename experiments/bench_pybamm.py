@@ -24,6 +24,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from optloop.evaluators.base import JobState  # noqa: E402
+from optloop.evaluators.context import EvaluatorContext  # noqa: E402
 from optloop.evaluators.pybamm import CellSimulator, PybammEvaluator, PybammOptions  # noqa: E402
 from tests.pybamm_designs import CONTRASTS, SI, alloy, design  # noqa: E402
 
@@ -84,7 +86,9 @@ def build_once_saving(repeats: int) -> dict[str, Any]:
 
 
 def run_pool(workers: int, designs: list[dict[str, Any]], fidelity: str) -> dict[str, Any]:
-    ev = PybammEvaluator(PybammOptions(workers=workers))
+    context = EvaluatorContext(executor={"kind": "local", "workers": workers})
+    out = tempfile.mkdtemp(prefix="bench-pybamm-")  # as before: BDF files off the repo
+    ev = PybammEvaluator(PybammOptions(output_dir=out), context=context)
     try:
         ev.warm_up()
         t0 = time.perf_counter()

@@ -278,7 +278,7 @@ def _pybamm_screen(budget: int | None, initial: int | None) -> Problem:
     config = load_config(ROOT / "configs/default.yaml")
     space = DesignSpace.from_campaign(config)
     opts = dict(config.evaluator.options)
-    opts.update(screen_cycles=SCREEN_CYCLES, workers=1)
+    opts.update(screen_cycles=SCREEN_CYCLES)  # in-process CellSimulator: no workers
     options = PybammOptions.from_dict(opts)
 
     def evaluate(design: Design) -> tuple[Observation, str | None]:

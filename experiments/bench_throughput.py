@@ -41,12 +41,18 @@ from optloop.campaign import Campaign  # noqa: E402
 from optloop.campaign import campaign as campaign_module  # noqa: E402
 from optloop.config import config_from_dict  # noqa: E402
 from optloop.evaluators.base import JobState  # noqa: E402
+from optloop.evaluators.context import EvaluatorContext  # noqa: E402
 from optloop.evaluators.pybamm import PybammEvaluator  # noqa: E402
 from optloop.testing import sample_designs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "results"
 
+
+
+def _context(executor: dict[str, Any]) -> EvaluatorContext:
+    """Return an ad-hoc evaluator context on the given executor section."""
+    return EvaluatorContext(campaign="bench-throughput", executor=executor)
 
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
@@ -77,10 +83,12 @@ def throughput(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         dashboard_address=None,
     )
     configs: dict[str, tuple[int, PybammEvaluator]] = {
-        "local-1": (1, PybammEvaluator({**base, "workers": 1, "output_dir": str(tmp / "l1")})),
-        "local-2": (2, PybammEvaluator({**base, "workers": 2, "output_dir": str(tmp / "l2")})),
-        "dask-2": (2, PybammEvaluator({**base, "output_dir": str(tmp / "d2"), "executor": {
-            "kind": "dask", "address": cluster.scheduler_address}})),
+        "local-1": (1, PybammEvaluator({**base, "output_dir": str(tmp / "l1")},
+                                       context=_context({"kind": "local", "workers": 1}))),
+        "local-2": (2, PybammEvaluator({**base, "output_dir": str(tmp / "l2")},
+                                       context=_context({"kind": "local", "workers": 2}))),
+        "dask-2": (2, PybammEvaluator({**base, "output_dir": str(tmp / "d2")}, context=_context(
+            {"kind": "dask", "address": cluster.scheduler_address}))),
     }
     rounds: list[dict[str, Any]] = []
     try:
@@ -145,7 +153,8 @@ def overhead(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         "artifact_location": str(tmp / "mlartifacts")}
     data["evaluator"] = {"name": "pybamm", "fidelity": "screen", "options": {
         "screen_cycles": args.cycles, "cycle_cap": args.cycles,
-        "chunk_cycles": min(25, args.cycles), "workers": 2, "output_dir": str(tmp / "bdf")}}
+        "chunk_cycles": min(25, args.cycles), "output_dir": str(tmp / "bdf")}}
+    data["executor"] = {"kind": "local", "workers": 2}
     data["optimiser"].update(budget=args.campaign_budget, initial_designs=4, batch_size=2)
     os.environ["OPTLOOP_TRACKING"] = "on"
     cfg = config_from_dict(data)

@@ -157,8 +157,9 @@ def test_run_status_and_resume_with_a_plugin_evaluator(runner: CliRunner, tmp_pa
 
 
 def test_evaluate_prints_metrics_and_writes_bdf_and_plot(
-    runner: CliRunner, tmp_path: Path
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # the evaluator keeps its own copy below runs/<name>/
     data = yaml.safe_load(Path(QUICK).read_text())
     data["evaluator"] = {"name": "pybamm", "options": {"screen_cycles": 4}}
     cfg = tmp_path / "c.yaml"
@@ -186,3 +187,4 @@ def test_evaluate_prints_metrics_and_writes_bdf_and_plot(
     assert doc["status"] == "succeeded" and doc["censored"]["cycle_life"] is True
     assert doc["metrics"]["cycle_life"] == 4 and doc["metrics"]["discharge_capacity_Ah"] > 0
     assert Path(doc["bdf_path"]).is_file() and (out / "capacity_fade.png").is_file()
+    assert Path(doc["bdf_path"]).parent == out

@@ -16,6 +16,7 @@ from pybamm_designs import SI, alloy, design
 from toy_plugin import ToyPlugin
 
 from optloop.data import build_bdf_frame, compute_metrics
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.pybamm import PybammEvaluator
 from optloop.space import Design
 from optloop.testing import CORE_METRICS, EvaluatorConformance, sample_designs
@@ -33,8 +34,9 @@ class TestPybammConformance(EvaluatorConformance):
     @classmethod
     def evaluator(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PybammEvaluator]:
         out = tmp_path_factory.mktemp("pybamm-bdf")
-        options = {"screen_cycles": 3, "cycle_cap": 5, "workers": 1, "output_dir": str(out)}
-        with PybammEvaluator(options) as ev:
+        options = {"screen_cycles": 3, "cycle_cap": 5, "output_dir": str(out)}
+        context = EvaluatorContext(executor={"kind": "local", "workers": 1})
+        with PybammEvaluator(options, context=context) as ev:
             yield ev
 
     @pytest.fixture(scope="class")
@@ -77,7 +79,7 @@ def _suite_tests() -> set[str]:
 
 def test_suite_covers_the_protocol_rules() -> None:
     # Guard against a rename silently dropping a rule from every plugin's suite.
-    assert len(_suite_tests()) == 17
+    assert len(_suite_tests()) == 21
     assert Path(__file__).name == "test_conformance.py"
 
 
@@ -85,12 +87,18 @@ SLOPPY_PLUGIN_TESTS = '''
 import itertools
 import pytest
 from toy_plugin import ToyPlugin
+from pydantic import BaseModel, ConfigDict
 from optloop.evaluators import EvaluationResult, JobState, JobStatus
 from optloop.testing import EvaluatorConformance
 
-class Sloppy(ToyPlugin):
-    """Breaks five rules; the rest of the protocol it inherits intact from the toy."""
+class LaxOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # rule: unknown option keys are refused
+    polls: int = 1
 
+class Sloppy(ToyPlugin):
+    """Breaks six rules; the rest of the protocol it inherits intact from the toy."""
+
+    options_model = LaxOptions
     _count = itertools.count()
 
     def capabilities(self):
@@ -131,6 +139,7 @@ EXPECTED_FAILURES = {
     "test_terminal_fetch_is_stable",
     "test_succeeded_result_has_finite_known_metrics",
     "test_cancel_of_a_terminal_job_changes_nothing",
+    "test_options_model_refuses_unknown_keys",
 }
 
 
@@ -138,7 +147,9 @@ def test_suite_catches_a_broken_evaluator(tmp_path: Path) -> None:
     """The suite's tests can fail: an evaluator breaking five rules fails exactly those tests."""
     (tmp_path / "test_sloppy.py").write_text(SLOPPY_PLUGIN_TESTS)
     tests_dir = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": str(tests_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+    # Keep an outer PYTHONPATH (a checkout that shadows the installed optloop) after tests/.
+    path = os.pathsep.join(p for p in (str(tests_dir), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
          "--rootdir", str(tmp_path), "-o", "addopts=", str(tmp_path / "test_sloppy.py")],
@@ -146,4 +157,4 @@ def test_suite_catches_a_broken_evaluator(tmp_path: Path) -> None:
     )
     failed = set(re.findall(r"^FAILED \S+::TestSloppy::(\w+)", proc.stdout, re.MULTILINE))
     assert failed == EXPECTED_FAILURES, proc.stdout[-4000:]
-    assert f"{len(EXPECTED_FAILURES)} failed, {17 - len(EXPECTED_FAILURES)} passed" in proc.stdout
+    assert f"{len(EXPECTED_FAILURES)} failed, {21 - len(EXPECTED_FAILURES)} passed" in proc.stdout

@@ -105,7 +105,8 @@ def test_poor_cells_are_stopped_with_their_predicted_life(tmp_path: Path) -> Non
 
 def test_early_stopping_needs_partial_data(tmp_path: Path) -> None:
     data = config_data(tmp_path)
-    data["evaluator"] = {"name": "pybamm", "options": {"workers": 1}}  # no partial data
+    data["evaluator"] = {"name": "pybamm"}  # no partial data
+    data["executor"] = {"kind": "local", "workers": 1}
     with Campaign(config_from_dict(data)) as camp, pytest.raises(
         ConfigError, match="supports_partial"
     ):

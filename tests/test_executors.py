@@ -31,6 +31,7 @@ from optloop.cli import cli
 from optloop.config import CampaignConfig, ExecutorConfig, config_from_dict
 from optloop.data import read_bdf
 from optloop.evaluators.base import JobState
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.pybamm import PybammEvaluator, PybammOptions
 from optloop.evaluators.pybamm import evaluator as pybamm_evaluator
 from optloop.exceptions import ConfigError, EvaluationError, EvaluatorUnavailableError
@@ -151,8 +152,8 @@ def test_unreachable_scheduler_fails_fast() -> None:
         DaskExecutor(address, connect_timeout_s=1.0)
     # Bound: the timeout plus Dask's connection back-off; never a hang.
     assert time.monotonic() - t0 < 10.0
-    ev = PybammEvaluator({**SMALL_PYBAMM, "executor": {
-        "kind": "dask", "address": address, "connect_timeout_s": 1.0}})
+    ev = PybammEvaluator(SMALL_PYBAMM, context=EvaluatorContext(executor={
+        "kind": "dask", "address": address, "connect_timeout_s": 1.0}))
     with pytest.raises(EvaluationError, match="no Dask scheduler answered"):
         ev.submit(design(alloy(SI, 0.5), 40.0), trial_id="t", fidelity="screen")
     assert ev._jobs == {}  # nothing recorded for a submission that never happened
@@ -179,8 +180,9 @@ def test_local_worker_killed_is_lost_then_the_pool_recovers() -> None:
 
 
 def test_pybamm_local_worker_killed_mid_evaluation_is_lost(tmp_path: Path) -> None:
-    opts = PybammOptions(**SMALL_PYBAMM, workers=1, output_dir=str(tmp_path))
-    with PybammEvaluator(opts) as ev:
+    opts = PybammOptions(**SMALL_PYBAMM, output_dir=str(tmp_path))
+    context = EvaluatorContext(executor={"kind": "local", "workers": 1})
+    with PybammEvaluator(opts, context=context) as ev:
         job = ev.submit(design(alloy(SI, 0.5), 40.0), trial_id="t1", fidelity="screen")
         ex = ev.executor
         assert isinstance(ex, LocalExecutor)
@@ -294,9 +296,9 @@ def test_dask_hard_timeout_cancels_and_fails(
     # Backstop limit = timeout_s * 1.5 + grace; with grace 0 and timeout 0.2 s it is 0.3 s,
     # shorter than building the model for these (new) options on a worker.
     monkeypatch.setattr(pybamm_evaluator, "_HARD_TIMEOUT_GRACE_S", 0.0)
-    opts = {**SMALL_PYBAMM, "timeout_s": 0.2, "output_dir": str(tmp_path),
-            "executor": {"kind": "dask", "address": cluster.scheduler_address}}
-    with PybammEvaluator(opts) as ev:
+    opts = {**SMALL_PYBAMM, "timeout_s": 0.2, "output_dir": str(tmp_path)}
+    context = EvaluatorContext(executor={"kind": "dask", "address": cluster.scheduler_address})
+    with PybammEvaluator(opts, context=context) as ev:
         job = ev.submit(design(alloy(SI, 0.5), 40.0), trial_id="t1", fidelity="screen")
         wait_for(lambda: ev.status(job).state.is_terminal, 60, "the hard timeout")
         status = ev.status(job)

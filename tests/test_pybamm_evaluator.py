@@ -9,6 +9,7 @@ import pytest
 from pybamm_designs import SI, alloy, design
 
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, evaluate
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.pybamm import (
     ASSUMPTIONS,
     CellSimulator,
@@ -30,7 +31,7 @@ def test_options_defaults() -> None:
     assert opts.parameter_set == "Chen2020_composite"
     assert opts.cycle_cap == 300 and opts.screen_cycles == 50 and opts.chunk_cycles == 25
     assert opts.cycles_for("screen") == 50 and opts.cycles_for("full") == 300
-    assert opts.workers >= 1
+    assert "workers" not in PybammOptions.model_fields  # the campaign's executor section
     assert opts.protocol.cycle_steps() == (
         "Charge at 0.5C until 4.2 V",
         "Hold at 4.2 V until C/50",
@@ -47,7 +48,8 @@ def test_options_defaults() -> None:
         ({"protocol": {"cv_cutoff_c_rate": 0.5}}, "cv_cutoff_c_rate"),
         ({"cycle_cap": 0}, "cycle_cap"),
         ({"screen_cycles": 400}, "exceeds cycle_cap"),
-        ({"workers": 0}, "workers"),
+        ({"workers": 2}, "workers: unknown key"),  # moved to the top-level executor section
+        ({"executor": {"kind": "local"}}, "executor: unknown key"),
         ({"bogus": 1}, "bogus"),
         ({"positive_electrodes": {"LFP": "Prada2013"}}, "only positives"),
     ],
@@ -254,9 +256,10 @@ def test_timeout_is_a_failed_outcome(quick_sim: CellSimulator) -> None:
 
 def test_evaluator_protocol_in_a_worker_process(tmp_path: Any) -> None:
     opts = PybammOptions(
-        screen_cycles=2, chunk_cycles=2, cycle_cap=2, workers=1, output_dir=str(tmp_path)
+        screen_cycles=2, chunk_cycles=2, cycle_cap=2, output_dir=str(tmp_path)
     )
-    with PybammEvaluator(opts) as ev:
+    context = EvaluatorContext(executor={"kind": "local", "workers": 1})
+    with PybammEvaluator(opts, context=context) as ev:
         assert isinstance(ev, Evaluator)
         assert ev.capabilities()["fidelities"] == ["screen", "full"]
         rejected = evaluate(ev, {"cell": {}}, trial_id="bad", fidelity="screen")

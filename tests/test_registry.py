@@ -17,6 +17,7 @@ import optloop.evaluators.registry as registry
 from optloop import __version__
 from optloop.cli import cli
 from optloop.evaluators import Evaluator, JobState, evaluate
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.registry import (
     BUILTIN_EVALUATORS,
     ENTRY_POINT_GROUP,
@@ -36,10 +37,13 @@ def score(design):
     return {"cycle_life": 100.0 + design["x"]}
 
 class Good(ToyEvaluator):
-    def __init__(self, options):
-        BUILT.append(dict(options))
-        super().__init__(score, polls_to_finish=int(options.get("polls", 1)), name="good")
+    def __init__(self, options, *, context=None):
+        BUILT.append((options.model_dump(), context))
+        super().__init__(score, polls_to_finish=options.polls, name="good")
 '''
+
+#: A class with every protocol method but the plain-mapping constructor of old: no options model.
+NO_MODEL = GOOD.replace("ToyEvaluator):", "ToyEvaluator):\n    options_model = None")
 
 MODULES = {
     "plug_good": GOOD,
@@ -56,9 +60,10 @@ MODULES = {
         """
     ),
     "plug_ctor_error": GOOD.replace(
-        "        BUILT.append(dict(options))",
-        "        raise ValueError(f\"option 'port' is required; got {sorted(options)}\")",
+        "        BUILT.append((options.model_dump(), context))",
+        "        raise ValueError(f\"option 'port' is required; got {options.model_dump()}\")",
     ),
+    "plug_no_model": NO_MODEL,
 }
 
 ENTRY_POINTS = {
@@ -69,6 +74,7 @@ ENTRY_POINTS = {
     "not_class": "plug_not_class:Cycler",
     "not_protocol": "plug_not_protocol:HalfDone",
     "ctor_error": "plug_ctor_error:Good",
+    "no_model": "plug_no_model:Good",
     "pybamm": "plug_good:Good",  # tries to take a built-in's name
 }
 
@@ -79,6 +85,7 @@ REASONS = {
     "no_attr": "module 'plug_no_attr' has no attribute 'Cycler'",
     "not_class": "'plug_not_class:Cycler' is of type int, not a class",
     "not_protocol": "missing method(s) ['capabilities', 'status', 'fetch', 'cancel']",
+    "no_model": "'plug_no_model:Good' declares no options model: options_model is nothing",
 }
 
 
@@ -151,17 +158,17 @@ def test_create_evaluator_of_a_broken_plugin_names_it_and_the_reason(
     plugins: Path, name: str
 ) -> None:
     with pytest.raises(EvaluationError) as info:
-        create_evaluator(name, {"a": 1})
+        create_evaluator(name, {"polls": 1})
     message = str(info.value)
     assert f"evaluator {name!r}" in message and "labplugins 1.2.3" in message
-    reason = REASONS.get(name, "ValueError: option 'port' is required; got ['a']")
+    reason = REASONS.get(name, "ValueError: option 'port' is required; got {'polls': 1}")
     assert reason in message, message
 
 
 def test_create_evaluator_loads_only_the_plugin_asked_for(plugins: Path) -> None:
     ev = create_evaluator("good", {"polls": 2})
     assert isinstance(ev, Evaluator) and ev.name == "good"
-    assert sys.modules["plug_good"].BUILT == [{"polls": 2}]
+    assert sys.modules["plug_good"].BUILT == [({"polls": 2}, EvaluatorContext())]
     assert "plug_import_error" not in sys.modules and "plug_runtime_error" not in sys.modules
     result = evaluate(ev, {"x": 5.0}, trial_id="t1", sleep=lambda s: None)
     assert result.state is JobState.SUCCEEDED and result.metrics == {"cycle_life": 105.0}

@@ -6,7 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from optloop.evaluators._toy import ToyEvaluator
+from optloop.evaluators._toy import ToyEvaluator, ToyOptions
+from optloop.evaluators.context import EvaluatorContext
 
 
 def score(design: Mapping[str, Any]) -> dict[str, float]:
@@ -21,7 +22,17 @@ def score(design: Mapping[str, Any]) -> dict[str, float]:
 
 
 class ToyPlugin(ToyEvaluator):
-    """A toy evaluator built from an options mapping, as the registry builds plugins."""
+    """A toy evaluator built as the registry builds plugins: ``cls(options, context=...)``."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(score, polls_to_finish=int(options.get("polls", 1)), name="toy")
+    def __init__(
+        self,
+        options: ToyOptions | Mapping[str, Any] | None = None,
+        *,
+        context: EvaluatorContext | None = None,
+    ) -> None:
+        opts = options if isinstance(options, ToyOptions) else ToyOptions.model_validate(
+            dict(options or {})
+        )
+        self.options = opts
+        self.context = context or EvaluatorContext()
+        super().__init__(score, polls_to_finish=opts.polls, name="toy")

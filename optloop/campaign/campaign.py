@@ -22,7 +22,7 @@ from optloop.campaign.analysis import hypervolume, pareto_trials
 from optloop.campaign.early_stop import EarlyStopper
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
-from optloop.evaluators.registry import create_evaluator
+from optloop.evaluators.registry import check_evaluator_config, evaluator_for_config
 from optloop.exceptions import (
     ConfigError,
     EvaluationError,
@@ -79,6 +79,8 @@ class Campaign:
     ) -> None:
         self.config = config
         self.space = DesignSpace.from_campaign(config)
+        if evaluator is None:  # an unusable evaluator is refused before any file is created
+            check_evaluator_config(config)
         self.store = store or CampaignStore(default_store_url(config), config.name)
         self.store.init_campaign(config.model_dump(mode="json"), self._space_hash())
         self._evaluator = evaluator
@@ -107,19 +109,9 @@ class Campaign:
 
     @property
     def evaluator(self) -> Evaluator:
-        """Return the evaluator, created from the config on first use."""
+        """Return the evaluator, built from the config on first use (as ``optloop evaluate``)."""
         if self._evaluator is None:
-            options = dict(self.config.evaluator.options)
-            # Data of the embedded evaluators live beside the campaign's store.
-            run_dir = Path("runs") / self.config.name
-            executor = self.config.executor.model_dump(mode="json")
-            if self.config.evaluator.name == "pybamm":
-                options.setdefault("output_dir", str(run_dir / "bdf"))
-                options.setdefault("executor", executor)
-            elif self.config.evaluator.name == "simulated_cycler":
-                options.setdefault("state_dir", str(run_dir / "cycler"))
-                options["pybamm"] = {"executor": executor, **dict(options.get("pybamm") or {})}
-            self._evaluator = create_evaluator(self.config.evaluator.name, options)
+            self._evaluator = evaluator_for_config(self.config)
         return self._evaluator
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -9,10 +11,10 @@ import click
 from optloop.cli._format import echo_json, fmt, table
 from optloop.cli.space_cmd import read_designs
 from optloop.config import load_config
-from optloop.data.bdf import read_bdf
+from optloop.data.bdf import metadata_path, read_bdf
 from optloop.data.metrics import compute_metrics
 from optloop.evaluators.base import evaluate as evaluate_sync
-from optloop.evaluators.registry import create_evaluator
+from optloop.evaluators.registry import evaluator_for_config
 from optloop.exceptions import OptloopError
 from optloop.reports.figures import capacity_fade_figure, save
 from optloop.space import DesignSpace
@@ -30,6 +32,16 @@ SHOWN = [
     ("capacity_retention_final", "1"),
     ("cycles_simulated", "cycles"),
 ]
+
+
+def _copy_bdf(path: Path, out_dir: Path) -> str:
+    """Copy a BDF file and its metadata file into ``out_dir``; return the copy's path."""
+    target = out_dir / path.name
+    if path.resolve() != target.resolve():
+        shutil.copy2(path, target)
+        if metadata_path(path).is_file():
+            shutil.copy2(metadata_path(path), metadata_path(target))
+    return str(target)
 
 
 @click.command()
@@ -54,7 +66,7 @@ SHOWN = [
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("out/evaluate"),
     show_default=True,
-    help="Folder for the BDF file and the capacity-fade plot.",
+    help="Folder for a copy of the BDF file and the capacity-fade plot.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_json: bool) -> None:
@@ -70,11 +82,7 @@ def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_j
     design = designs[0]
     violations = DesignSpace(cfg.space).violations(design)
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = dict(cfg.evaluator.options)
-    if cfg.evaluator.name == "pybamm":
-        options.setdefault("output_dir", str(out_dir))
-        options.setdefault("workers", 1)
-    evaluator = create_evaluator(cfg.evaluator.name, options)
+    evaluator = evaluator_for_config(cfg)  # the very evaluator `optloop run` builds
     try:
         result = evaluate_sync(
             evaluator,
@@ -89,7 +97,10 @@ def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_j
             closer()
     plot = None
     if result.bdf_path:
-        frame, _ = read_bdf(result.bdf_path)
+        # The evaluator keeps its file where the campaign would; --out gets a copy.
+        copied = _copy_bdf(Path(result.bdf_path), out_dir)
+        result = replace(result, bdf_path=copied)
+        frame, _ = read_bdf(copied)
         fig = capacity_fade_figure({"design": compute_metrics(frame)}, "Capacity fade")
         plot = save(fig, out_dir / "capacity_fade.png")
     doc = {

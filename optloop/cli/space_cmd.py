@@ -10,7 +10,8 @@ import click
 
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
-from optloop.exceptions import DesignError
+from optloop.evaluators.registry import check_evaluator_config
+from optloop.exceptions import ConfigError, DesignError
 from optloop.space import CLAIM_TITLES, Design, DesignSpace
 
 __all__ = ["DESIGNS_SCHEMA", "read_designs", "space", "validate"]
@@ -29,8 +30,17 @@ def _load(config: Path) -> tuple[CampaignConfig, DesignSpace]:
 @click.command()
 @config_arg
 def validate(config: Path) -> None:
-    """Check a campaign config; print a short summary or every problem found."""
+    """Check a campaign config; print a short summary or every problem found.
+
+    The evaluator is checked too: its plugin must load and its options must fit the
+    plugin's options model (the plugin's module is imported; no evaluator is built).
+    """
     cfg, sp = _load(config)
+    try:
+        options = check_evaluator_config(cfg)
+    except ConfigError as exc:
+        raise ConfigError(exc.messages, source=str(config)) from None
+    set_options = options.model_dump(mode="json", exclude_defaults=True)
     a = cfg.space.alloy_layer
     objectives = ", ".join(f"{o.direction} {o.name} (ref {o.reference:g})" for o in cfg.objectives)
     click.echo(f"{config}: valid campaign {cfg.name!r} (seed {cfg.seed})")
@@ -51,9 +61,11 @@ def validate(config: Path) -> None:
     for c in cfg.outcome_constraints:
         click.echo(f"  constraint: {c.metric} {c.op} {c.value:g}")
     o = cfg.optimiser
+    shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in set_options.items()) or "defaults"
+    click.echo(f"  evaluator {cfg.evaluator.name}, options valid ({shown})")
     click.echo(
-        f"  evaluator {cfg.evaluator.name}; {o.initial_designs} initial designs, "
-        f"batches of {o.batch_size}, budget {o.budget}; tracking {cfg.tracking.uri}"
+        f"  {o.initial_designs} initial designs, batches of {o.batch_size}, budget "
+        f"{o.budget}; tracking {cfg.tracking.uri}"
     )
     ex = cfg.executor
     where = f" at {ex.address}" if ex.address else (" (OPTLOOP_DASK_ADDRESS)" if ex.kind == "dask"

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     field_validator,
     model_validator,
 )
@@ -335,11 +336,18 @@ class OutcomeConstraint(_Strict):
 
 
 class EvaluatorConfig(_Strict):
-    """Which evaluator scores designs and its options (validated by the evaluator itself)."""
+    """Which evaluator scores designs and its options.
+
+    The options are kept as JSON here and validated against the plugin's ``options_model``
+    by :func:`optloop.evaluators.registry.check_evaluator_config` (``optloop validate``, and
+    a campaign before it creates any file): loading the config imports no plugin.
+    """
 
     name: str = "pybamm"
     """A registered evaluator (built-in or entry point ``optloop.evaluators``) or module:Class."""
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+    """The plugin's own options (its ``options_model``); never the run folder, executor or
+    seed, which every evaluator gets from the campaign (top-level ``executor``, ``seed``)."""
     fidelity: str = "full"
     """Fidelity the campaign asks for (the PyBaMM evaluator has ``full`` and ``screen``)."""
     max_concurrency: int | None = Field(default=None, ge=1, le=10_000)

@@ -3,6 +3,11 @@
 Each job takes ``polls_to_finish`` calls of :meth:`ToyEvaluator.status` to finish, so tests run
 without real time. Not part of the public API: the evaluator conformance tests use it as the
 reference that must pass them.
+
+:class:`ToyEvaluator` is built directly with a Python score function (which no config can
+name); it declares :class:`ToyOptions` as its ``options_model`` so that a subclass the registry
+builds (``cls(options, context=context)``, e.g. ``tests/toy_plugin.py``) only has to map the
+options onto the constructor.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from optloop.evaluators.base import (
     EvaluationResult,
@@ -20,7 +27,19 @@ from optloop.evaluators.base import (
 )
 from optloop.exceptions import EvaluationError
 
-__all__ = ["ToyEvaluator"]
+__all__ = ["ToyEvaluator", "ToyOptions"]
+
+
+class ToyOptions(BaseModel):
+    """Options of a registry-built toy evaluator.
+
+    Attributes:
+        polls: ``status`` calls before a job is terminal (``polls_to_finish``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    polls: int = Field(default=1, ge=1, le=10_000)
 
 
 @dataclass
@@ -42,6 +61,8 @@ class ToyEvaluator:
             QUEUED to RUNNING).
         name: The evaluator's name.
     """
+
+    options_model: ClassVar[type[BaseModel]] = ToyOptions
 
     def __init__(
         self,

@@ -286,7 +286,15 @@ class EvaluationResult:
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """Anything that scores anode designs: PyBaMM, the simulated cycler, a real cycler."""
+    """Anything that scores anode designs: PyBaMM, the simulated cycler, a real cycler.
+
+    A class that a config names (a plugin, built by :mod:`optloop.evaluators.registry`) also
+    declares ``options_model: ClassVar[type[pydantic.BaseModel]]``, the model of its
+    ``evaluator.options``, and is constructed as ``cls(options, context=context)`` with the
+    validated options and an :class:`~optloop.evaluators.context.EvaluatorContext`. That is
+    a contract on the class, checked when the plugin is loaded, not part of this instance
+    protocol: an evaluator object handed to a campaign directly needs neither.
+    """
 
     name: str
     """Short identifier, e.g. ``"pybamm"``; recorded with every result."""

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # config sits upstream of evaluators; imported for the annotation only
+    from optloop.config.models import CampaignConfig
 
 __all__ = ["EvaluatorContext"]
 
@@ -35,6 +38,21 @@ class EvaluatorContext:
     run_dir: Path = field(default_factory=lambda: Path("runs") / "adhoc")
     seed: int = 0
     executor: dict[str, Any] = field(default_factory=lambda: {"kind": "local"})
+
+    @classmethod
+    def for_config(cls, config: CampaignConfig) -> EvaluatorContext:
+        """Return the context a campaign config gives its evaluator.
+
+        This is the only place a config becomes a context: ``optloop run`` (through
+        :class:`~optloop.campaign.Campaign`) and ``optloop evaluate`` both call it, so one YAML
+        builds one evaluator. The run folder is ``runs/<name>``, beside the default store.
+        """
+        return cls(
+            campaign=config.name,
+            run_dir=Path("runs") / config.name,
+            seed=config.seed,
+            executor=config.executor.model_dump(mode="json"),
+        )
 
     def path(self, *parts: str) -> Path:
         """Return a path below the run folder."""

@@ -22,6 +22,10 @@ evaluations, one of them cancelled. Example
             yield ev
             ev.close()
 
+The suite also checks the plugin's options model (``options_model``: declared, a pydantic
+model, built from ``minimal_options`` (default ``{}``), refusing unknown keys, surviving a JSON
+round trip); set the class attribute ``minimal_options`` when some option has no default.
+
 Designs default to :func:`sample_designs` ``(2, seed=0)`` from a small built-in space (no
 config files needed, so it works with optloop installed from a wheel); override the class-
 scoped ``designs`` fixture to give others. Run it with ``pytest`` as any other test file.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from optloop.data import compute_metrics, read_bdf
 from optloop.evaluators.base import (
@@ -105,6 +106,9 @@ class EvaluatorConformance:
             the core computes the objectives from the files).
         failing_design: A design the evaluator must report as FAILED or LOST with a reason
             (e.g. one it rejects); ``None`` checks only the results the other tests see.
+        minimal_options: The smallest valid ``evaluator.options`` of the plugin's options
+            model; leave ``{}`` (every option has a default) unless the model has required
+            fields.
     """
 
     fidelity: ClassVar[str | None] = None
@@ -116,6 +120,7 @@ class EvaluatorConformance:
     metrics_kwargs: ClassVar[Mapping[str, Any]] = {}
     requires_bdf: ClassVar[bool] = False
     failing_design: ClassVar[Mapping[str, Any] | None] = None
+    minimal_options: ClassVar[Mapping[str, Any]] = {}
 
     # --- what a plugin provides -----------------------------------------------------------
 
@@ -239,6 +244,48 @@ class EvaluatorConformance:
         return cls._submit(
             evaluator, designs[1], f"{conformance_trial_prefix}-live", conformance_fidelity
         )
+
+    # --- options model --------------------------------------------------------------------
+
+    @staticmethod
+    def _options_model(evaluator: Evaluator) -> type[BaseModel]:
+        model = getattr(type(evaluator), "options_model", None)
+        assert isinstance(model, type) and issubclass(model, BaseModel), (
+            f"{type(evaluator).__name__}.options_model = {model!r}; limit: a pydantic "
+            "BaseModel subclass (optloop validates evaluator.options with it)"
+        )
+        return model
+
+    def test_options_model_is_a_declared_pydantic_model(self, evaluator: Evaluator) -> None:
+        """The class declares ``options_model``, a pydantic model, as the registry requires."""
+        self._options_model(evaluator)
+
+    def test_options_model_constructs_from_minimal_options(self, evaluator: Evaluator) -> None:
+        """``options_model`` validates ``minimal_options`` (``{}``: every option defaults)."""
+        model = self._options_model(evaluator)
+        try:
+            model.model_validate(dict(self.minimal_options))
+        except ValidationError as exc:
+            raise AssertionError(
+                f"{model.__name__} refuses minimal_options={dict(self.minimal_options)!r}: "
+                f"{exc}; give every option a default or set minimal_options"
+            ) from None
+
+    def test_options_model_refuses_unknown_keys(self, evaluator: Evaluator) -> None:
+        """A misspelt option is an error, not silently ignored (``extra="forbid"``)."""
+        model = self._options_model(evaluator)
+        bogus = {**self.minimal_options, "no_such_option_xyz": 1}
+        with pytest.raises(ValidationError, match="no_such_option_xyz"):
+            model.model_validate(bogus)
+
+    def test_options_model_survives_a_json_round_trip(self, evaluator: Evaluator) -> None:
+        """The options, as recorded with a campaign, are JSON and read back equal."""
+        model = self._options_model(evaluator)
+        options = model.model_validate(dict(self.minimal_options))
+        text = options.model_dump_json()
+        check_json_serialisable(json.loads(text), "options")
+        assert model.model_validate_json(text) == options
+        assert model.model_validate(json.loads(text)) == options
 
     # --- identity and capabilities --------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The PyBaMM evaluator: designs simulated by worker processes, one built model each.
 
-The simulations run through an executor (:mod:`optloop.executors`, option ``executor``): a
-local ``spawn`` process pool by default, or the workers of an existing Dask cluster. Each
+The simulations run through an executor (:mod:`optloop.executors`, the campaign's top-level
+``executor`` section handed over in the evaluator's context): a local ``spawn`` process pool
+by default, or the workers of an existing Dask cluster. Each
 worker builds its :class:`CellSimulator` once and keeps it in a module global, keyed by the
 options that shape the model (a local worker builds it in the pool initializer, a Dask worker
 on its first job), so every job then only solves. A worker **returns** the result with its
@@ -34,20 +35,21 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from optloop.config.models import ExecutorConfig
 from optloop.evaluators.base import (
     EvaluationResult,
     JobState,
     JobStatus,
     SubmissionLedger,
 )
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.pybamm.options import FIDELITIES, PybammOptions
 from optloop.exceptions import DesignError, EvaluationError
 from optloop.executors import Executor, LocalExecutor, TaskHandle, TaskState, create_executor
@@ -59,13 +61,18 @@ _HARD_TIMEOUT_FACTOR = 1.5
 _HARD_TIMEOUT_GRACE_S = 60.0
 
 # Options that do not shape the model: a worker's cached simulator serves any value of them.
-_RUNTIME_FIELDS = {"workers", "output_dir", "executor"}
+_RUNTIME_FIELDS = {"output_dir"}
 # Simulators kept per (Dask) worker process; a long-lived worker serving several campaigns
 # with different options keeps only the most recent few.
 _MAX_SIMULATORS = 4
 
 # The worker's simulators, built on first use, keyed by their model-shaping options JSON.
 _SIMULATORS: dict[str, Any] = {}
+
+
+def _default_workers() -> int:
+    """Return the local workers when the executor section leaves them open: one per core."""
+    return max(1, os.cpu_count() or 1)
 
 
 def _model_key(options: PybammOptions) -> str:
@@ -148,24 +155,32 @@ class PybammEvaluator:
 
     Args:
         options: :class:`PybammOptions` or the config's ``evaluator.options`` dict.
-        executor: Run on this executor instead of creating one from ``options.executor``
-            (it is then not shut down by :meth:`close`).
+        context: The campaign's side: BDF files go to ``context.run_dir / "bdf"`` unless
+            ``options.output_dir`` names another folder, and the simulations run on
+            ``context.executor`` (local workers default to one per core). None: an ad-hoc
+            :class:`EvaluatorContext` (``runs/adhoc``, a local pool).
+        executor: Run on this executor instead of creating one from ``context.executor``
+            (it is then not shut down by :meth:`close`); for tests and embedding evaluators.
     """
 
     name = "pybamm"
+    options_model: ClassVar[type[PybammOptions]] = PybammOptions
 
     def __init__(
         self,
         options: PybammOptions | Mapping[str, Any] | None = None,
         *,
+        context: EvaluatorContext | None = None,
         executor: Executor | None = None,
     ) -> None:
         if isinstance(options, PybammOptions):
             self.options = options
         else:
             self.options = PybammOptions.from_dict(dict(options or {}))
-        self._bdf_dir = self.options.output_dir or tempfile.mkdtemp(prefix="optloop-pybamm-")
-        Path(self._bdf_dir).mkdir(parents=True, exist_ok=True)
+        self.context = context or EvaluatorContext()
+        self.executor_config = ExecutorConfig.model_validate(self.context.executor)
+        # Created on the first BDF write, so building an evaluator leaves no folder behind.
+        self._bdf_dir = Path(self.options.output_dir or self.context.path("bdf"))
         self._options_json = self.options.model_dump_json()
         self._executor: Executor | None = executor
         self._owns_executor = executor is None
@@ -184,8 +199,8 @@ class PybammEvaluator:
         """
         if self._executor is None:
             self._executor = create_executor(
-                self.options.executor,
-                default_workers=self.options.workers,
+                self.executor_config,
+                default_workers=_default_workers(),
                 initializer=_init_worker,
                 initargs=(self._options_json,),
             )
@@ -225,9 +240,9 @@ class PybammEvaluator:
     # --- protocol -----------------------------------------------------------------------------
 
     def _max_concurrency(self) -> int:
-        spec = self.options.executor
+        spec = self.executor_config
         if spec.kind == "local" and self._executor is None:
-            return spec.workers or self.options.workers  # no need to start the pool for this
+            return spec.workers or _default_workers()  # no need to start the pool for this
         return self.executor.workers
 
     def capabilities(self) -> dict[str, Any]:
@@ -241,7 +256,7 @@ class PybammEvaluator:
             "est_duration_s": 0.08 * self.options.cycle_cap,
             "screen_cycles": self.options.screen_cycles,
             "cycle_cap": self.options.cycle_cap,
-            "executor": self.options.executor.kind,
+            "executor": self.executor_config.kind,
             # Reported besides optloop.objectives.METRICS (documented for plugins' checks).
             "extra_metrics": [
                 "anode_theoretical_capacity_mAh_g",
@@ -349,7 +364,7 @@ class PybammEvaluator:
         if state is TaskState.LOST:
             job.result = EvaluationResult.failed(
                 f"{handle.reason or 'lost by the executor'} (executor "
-                f"{self.options.executor.kind}; infrastructure, not the design)",
+                f"{self.executor_config.kind}; infrastructure, not the design)",
                 state=JobState.LOST,
                 metadata=meta,
             )
@@ -396,7 +411,8 @@ class PybammEvaluator:
 
         if not columns:
             raise ValueError("the worker returned no time series")
-        path = Path(self._bdf_dir) / f"{job_id}.bdf.csv"
+        self._bdf_dir.mkdir(parents=True, exist_ok=True)
+        path = self._bdf_dir / f"{job_id}.bdf.csv"
         meta = {"job_id": job_id, "fidelity": fidelity, "evaluator": self.name}
         write_bdf(pd.DataFrame(dict(columns)), path, meta)
         return str(path)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from optloop.config.models import ExecutorConfig
 from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = ["FIDELITIES", "CCCVProtocol", "Fidelity", "PybammOptions"]
@@ -74,13 +72,13 @@ class PybammOptions(_Strict):
             80 %. About 25 balances overhead against wasted cycles.
         end_of_life_fraction: End of life: delivered capacity below this times cycle 1's.
         timeout_s: Wall-time limit of one evaluation; beyond it the evaluation fails.
-        workers: Local worker processes (each builds its model once); default one per core.
-            ``executor.workers``, when set, takes precedence.
         coarse_mesh: Use the coarse mesh (2.4x faster, capacities within ~1e-3 Ah).
         output_dir: Where BDF files are written (by the campaign's process, never by a
-            worker); None writes them to a temporary folder.
-        executor: Where the simulations run: the local process pool (default) or a Dask
-            cluster (:class:`~optloop.config.models.ExecutorConfig`).
+            worker); None writes them to ``<run folder>/bdf`` of the evaluator's context.
+
+    Where the simulations run (local pool and its workers, or a Dask cluster) is the
+    campaign's top-level ``executor`` section, handed over in the
+    :class:`~optloop.evaluators.context.EvaluatorContext`, never an option of its own.
     """
 
     parameter_set: str = "Chen2020_composite"
@@ -94,10 +92,8 @@ class PybammOptions(_Strict):
     chunk_cycles: int = Field(default=25, ge=1, le=500)
     end_of_life_fraction: float = Field(default=0.8, gt=0.0, lt=1.0)
     timeout_s: float = Field(default=600.0, gt=0.0)
-    workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=256)
     coarse_mesh: bool = True
     output_dir: str | None = None
-    executor: ExecutorConfig = ExecutorConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> PybammOptions:

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from optloop.data import build_bdf_frame, compute_metrics, read_bdf, write_bdf
 from optloop.evaluators.base import EvaluationResult, JobState, JobStatus, SubmissionLedger
+from optloop.evaluators.context import EvaluatorContext
 from optloop.exceptions import EvaluationError, OptloopError
 from optloop.space import ALLOYING_METALS, Design
 
@@ -42,43 +43,26 @@ _FIDELITIES = ("full",)
 _EXTRA_METRICS = ("cycles_completed", "capacity_retention_final")
 
 
-@dataclass(frozen=True)
-class BenchOptions:
+class BenchOptions(BaseModel):
     """Options of :class:`BenchCycler` (the config's ``evaluator.options``).
 
+    optloop validates a config's options with this model before it builds the cycler (and
+    ``optloop validate`` checks them), so errors name the field, the value and the limit.
+    Campaign-wide settings (run folder, executor, seed) come from the context instead.
+
     Attributes:
-        output_dir: Where BDF files go; default: a new temporary folder.
+        output_dir: Where BDF files go; default: ``<run folder>/bdf`` of the context.
         cycle_cap: Cycles before the test stops (the cycle life is then censored).
         electrode_area_cm2: Electrode area; sets the currents and capacities in Ah.
         end_of_life_fraction: End of life is a capacity below this times cycle 1's.
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     output_dir: str | None = None
-    cycle_cap: int = 300
-    electrode_area_cm2: float = 1.0
-    end_of_life_fraction: float = 0.8
-
-    @classmethod
-    def from_mapping(cls, options: Mapping[str, Any]) -> BenchOptions:
-        """Build options from a config mapping, naming any bad key and value.
-
-        Raises:
-            ValueError: For an unknown key or a value out of range.
-        """
-        allowed = {"output_dir", "cycle_cap", "electrode_area_cm2", "end_of_life_fraction"}
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown}; allowed: {sorted(allowed)}")
-        opts = cls(**dict(options))
-        if not (isinstance(opts.cycle_cap, int) and 1 <= opts.cycle_cap <= 5000):
-            raise ValueError(f"cycle_cap={opts.cycle_cap!r}; limit: an int in [1, 5000]")
-        if not opts.electrode_area_cm2 > 0:
-            raise ValueError(f"electrode_area_cm2={opts.electrode_area_cm2!r}; limit: > 0")
-        if not 0 < opts.end_of_life_fraction < 1:
-            raise ValueError(
-                f"end_of_life_fraction={opts.end_of_life_fraction!r}; limit: 0 < x < 1"
-            )
-        return opts
+    cycle_cap: int = Field(default=300, ge=1, le=5000)
+    electrode_area_cm2: float = Field(default=1.0, gt=0.0)
+    end_of_life_fraction: float = Field(default=0.8, gt=0.0, lt=1.0)
 
 
 @dataclass(frozen=True)
@@ -165,16 +149,30 @@ class BenchCycler:
     terminal as soon as ``submit`` returns; a design that cannot be built is a FAILED result
     with the reason, never an exception.
 
+    optloop builds it as ``BenchCycler(options, context=context)``.
+
     Args:
-        options: The config's ``evaluator.options`` (see :class:`BenchOptions`).
+        options: A :class:`BenchOptions` or the config's ``evaluator.options`` mapping.
+        context: The campaign's run folder, executor and seed; None for ad-hoc use
+            (``runs/adhoc``).
     """
 
     name = "example_cycler"
+    #: The model optloop validates ``evaluator.options`` with (the plugin contract).
+    options_model: ClassVar[type[BaseModel]] = BenchOptions
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
-        self.options = BenchOptions.from_mapping(dict(options or {}))
-        self._dir = Path(self.options.output_dir or tempfile.mkdtemp(prefix="bench-cycler-"))
-        self._dir.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self,
+        options: BenchOptions | Mapping[str, Any] | None = None,
+        *,
+        context: EvaluatorContext | None = None,
+    ) -> None:
+        if isinstance(options, BenchOptions):
+            self.options = options
+        else:
+            self.options = BenchOptions.model_validate(dict(options or {}))
+        self.context = context or EvaluatorContext()
+        self._dir = Path(self.options.output_dir or self.context.path("bdf"))
         self._results: dict[str, EvaluationResult] = {}
         self._ledger = SubmissionLedger(self.name)
 
@@ -222,6 +220,7 @@ class BenchCycler:
             series["time_s"], series["voltage_V"], series["current_A"], series["cycle"],
             series["step"],
         )
+        self._dir.mkdir(parents=True, exist_ok=True)
         path = write_bdf(frame, self._dir / f"{job_id}.bdf.csv", {**meta, "design": design})
         # The objectives come from the file, computed by optloop's core, as for any cycler.
         data, _ = read_bdf(path)
