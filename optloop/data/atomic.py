@@ -30,7 +30,9 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def atomic_write_files(writes: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
+def atomic_write_files(
+    writes: Sequence[tuple[Path, Callable[[Path], object]]], *, durable: bool = True
+) -> None:
     """Write each file to a hidden temporary sibling, fsync it, then rename all into place.
 
     Nothing is renamed until every temporary file is complete, so a failed write leaves the
@@ -40,29 +42,35 @@ def atomic_write_files(writes: Sequence[tuple[Path, Callable[[Path], object]]]) 
     Args:
         writes: ``(path, write)`` pairs, renamed in this order; ``write(tmp)`` writes the
             content to the temporary path it is given.
+        durable: Flush each file to the disk before the rename (about 10 ms on a disk);
+            without it a file survives a killed process but not a power cut.
     """
     staged: list[tuple[Path, Path]] = []
+    renamed = 0
     try:
         for path, write in writes:
             tmp = _staging_name(path)
             staged.append((tmp, path))
             write(tmp)
-            _fsync(tmp)
+            if durable:
+                _fsync(tmp)
         for tmp, path in staged:
             os.replace(tmp, path)
+            renamed += 1
     finally:
-        for tmp, _ in staged:
+        for tmp, _ in staged[renamed:]:
             tmp.unlink(missing_ok=True)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (UTF-8)."""
-    atomic_write_files([(path, lambda p: p.write_text(text, encoding="utf-8"))])
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write a text file atomically (UTF-8); see :func:`atomic_write_files` for ``durable``."""
+    atomic_write_files([(path, lambda p: p.write_text(text, encoding="utf-8"))], durable=durable)
 
 
-def atomic_write_json(path: Path, data: Any) -> None:
+def atomic_write_json(path: Path, data: Any, *, durable: bool = True) -> None:
     """Write JSON atomically (sorted keys, indented, no NaN)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write_text(path, text, durable=durable)
 
 
 def write_once(path: Path, text: str) -> None:

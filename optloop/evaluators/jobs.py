@@ -26,6 +26,9 @@ from optloop.exceptions import EvaluationError
 
 __all__ = ["JobStore"]
 
+#: One line (the job id) appended per save: readers reload only the records named since.
+_CHANGES = ".changes"
+
 class JobStore:
     """Jobs of one evaluator in one folder, shared by processes.
 
@@ -33,15 +36,23 @@ class JobStore:
         folder: Where the records live (created on first use).
         evaluator_name: Named in error messages.
         prefix: Job ids start with it; :meth:`job_ids` lists only these files.
+        durable: fsync each record before it replaces the old one (survives a power cut);
+            False: survives a killed process only, and saves about 10 ms per write.
     """
 
-    def __init__(self, folder: Path, evaluator_name: str, *, prefix: str = "") -> None:
+    def __init__(
+        self, folder: Path, evaluator_name: str, *, prefix: str = "", durable: bool = True
+    ) -> None:
         self.folder = folder
         self.evaluator_name = evaluator_name
         self.prefix = prefix
+        self.durable = durable
         # Reentrant within a thread; other threads and processes wait for it.
         self._lock = FileLock(folder / ".lock")
         self._cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+        self._by_id: dict[str, dict[str, Any]] | None = None
+        self._changes_read = 0
+        self._listing: list[dict[str, Any]] = []
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -89,8 +100,12 @@ class JobStore:
 
     def save(self, record: dict[str, Any]) -> None:
         """Write a job's record atomically (its ``job_id`` names the file)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path(str(record["job_id"])), record)
+        job_id = str(record["job_id"])
+        with self.lock():
+            atomic_write_json(self.path(job_id), record, durable=self.durable)
+            # After the record: a reader that sees the line finds the new record.
+            with open(self.folder / _CHANGES, "a", encoding="utf-8") as fh:
+                fh.write(job_id + "\n")
 
     def job_ids(self) -> list[str]:
         """Return the stored job ids, sorted."""
@@ -103,9 +118,51 @@ class JobStore:
         )
 
     def records(self) -> list[dict[str, Any]]:
-        """Return every record in submission order (``seq``)."""
-        out = [r for r in (self.load(j) for j in self.job_ids()) if r is not None]
-        return sorted(out, key=lambda r: (int(r.get("seq") or 0), str(r["job_id"])))
+        """Return every record in submission order (``seq``); do not change them.
+
+        Only records saved since the last call (by any process: each save appends its job
+        id to ``.changes``) are read again, so polling many jobs stays cheap; the same list
+        object is returned while nothing changed.
+        """
+        changes = self.folder / _CHANGES
+        try:
+            size = changes.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if self._by_id is None or size < self._changes_read:
+            # First read (or the log was removed): every record; later, only those named.
+            self._by_id = {}
+            self._changes_read = 0
+            changed = self.job_ids()
+            self._changes_read = self._complete_lines_end(changes, 0, size)
+        elif size == self._changes_read:
+            return self._listing
+        else:
+            with open(changes, "rb") as fh:
+                fh.seek(self._changes_read)
+                chunk = fh.read(size - self._changes_read)
+            complete = chunk[: chunk.rfind(b"\n") + 1]  # a half-written line waits
+            if not complete:
+                return self._listing
+            self._changes_read += len(complete)
+            changed = sorted(set(complete.decode("utf-8").split()))
+        for job_id in changed:
+            record = self.load(job_id)
+            if record is not None:
+                self._by_id[job_id] = record
+        self._listing = sorted(
+            self._by_id.values(), key=lambda r: (int(r.get("seq") or 0), str(r["job_id"]))
+        )
+        return self._listing
+
+    @staticmethod
+    def _complete_lines_end(path: Path, start: int, size: int) -> int:
+        if size <= start:
+            return start
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            chunk = fh.read(size - start)
+        return start + chunk.rfind(b"\n") + 1
 
     def submit(
         self,
@@ -159,7 +216,7 @@ class JobStore:
                 campaign=campaign,
                 design_json=design_json,
                 fidelity=fidelity,
-                seq=len(self.job_ids()) + 1,
+                seq=len(self.records()) + 1,
             )
             self.save(record)
             return record, True

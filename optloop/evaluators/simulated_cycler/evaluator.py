@@ -171,6 +171,7 @@ class SimulatedCycler:
         self._records: dict[str, _Record] = {}
         self._order: list[str] = []
         self._n_cancelled = 0
+        self._synced: list[dict[str, Any]] | None = None
         self._tests: dict[str, tuple[CellTest, CellDraws]] = {}
         self._channels = [
             ChannelFaults(
@@ -238,6 +239,9 @@ class SimulatedCycler:
     def _sync(self) -> None:
         """Read the job store: every submitted cell, in submission order."""
         records = self._state.jobs.records()
+        if records is self._synced:
+            return  # nothing was saved since the last read
+        self._synced = records
         self._records = {
             r["job_id"]: _Record(
                 job_id=r["job_id"],

@@ -59,7 +59,10 @@ class CyclerState:
         self.time_scale = time_scale
         for sub in ("profiles", "bdf", "pybamm"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self.jobs = JobStore(root / "jobs", "simulated_cycler", prefix=JOB_PREFIX)
+        # Not durable, as the event log it replaces: a record survives a killed process, not
+        # a power cut, and a submission costs no fsync (~10 ms).
+        self.jobs = JobStore(root / "jobs", "simulated_cycler", prefix=JOB_PREFIX,
+                             durable=False)
         self.epoch = self._epoch(fingerprint)
         self._import_event_log()
 
