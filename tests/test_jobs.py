@@ -223,3 +223,17 @@ def test_a_cycler_folder_of_an_older_version_is_imported(tmp_path: Path) -> None
     assert ev.submit(design, trial_id="t1", fidelity="screen") == job
     assert design_json(design) == json.loads((tmp_path / "jobs" / f"{job}.json").read_text())[
         "design_json"]
+
+
+def test_records_follow_saves_of_another_instance(tmp_path: Path) -> None:
+    reader, writer = JobStore(tmp_path, "ev", prefix="j-"), JobStore(tmp_path, "ev", prefix="j-")
+    assert reader.records() == []
+    _submit(writer, "t1")
+    _submit(writer, "t2")
+    first = reader.records()
+    assert [r["trial_id"] for r in first] == ["t1", "t2"]
+    assert reader.records() is first  # nothing saved since: not read again
+    loaded = writer.load("j-t1")
+    assert loaded is not None
+    writer.save({**loaded, "cancelled_s": 5.0})
+    assert [r.get("cancelled_s") for r in reader.records()] == [5.0, None]
