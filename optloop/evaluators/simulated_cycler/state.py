@@ -4,7 +4,8 @@ Layout of ``state_dir``::
 
     epoch.json         wall-clock time of simulated time 0 and the options the lab runs with
     jobs/<job>.json    one record per submitted cell (its order, design, submission and
-                       cancellation times) in the evaluators' job store, under its lock
+                       cancellation times) in the evaluators' job store, under its lock;
+                       jobs/.changes names each record as it is saved (readers reload those)
     profiles/<key>.json  cell-model profiles, written once (the first writer wins)
     profiles/<key>.claim the process computing a profile (others leave it alone while it lives)
     bdf/<job>.bdf.csv, bdf/<job>.partial.bdf.csv   cycling data
