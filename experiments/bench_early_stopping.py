@@ -61,7 +61,6 @@ def run_seed(seed: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
         # A campaign that reaches for capacity: thick films, many of which die within the test.
         data["space"]["alloy_layer"]["thickness_um"] = list(args.thickness_um)
     opts = data["evaluator"]["options"]
-    opts["seed"] = seed
     opts["state_dir"] = str(work / f"cycler-{seed}")
     if args.cell_model == "steep":
         opts["cell_model"] = "optloop.evaluators.simulated_cycler.profile:short_lived_profile"

@@ -11,6 +11,7 @@ from loop_settings import FAST
 
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.simulated_cycler import SimulatedCycler
 from optloop.exceptions import ConfigError
 from optloop.optimiser import Optimiser
@@ -36,7 +37,6 @@ def config_data(tmp_path: Path, **early: Any) -> dict[str, Any]:
             "pybamm": {"cycle_cap": 300, "screen_cycles": 20},
             "lost_cell_probability": 0.0,
             "channel_fault_rate_per_day": 0.0,
-            "seed": 3,
         },
     }
     data["optimiser"].update(budget=20, initial_designs=14, batch_size=2)
@@ -69,7 +69,9 @@ def campaign(tmp_path: Path, **early: Any) -> Campaign:
         DesignSpace.from_campaign(cfg), list(cfg.objectives), list(cfg.outcome_constraints),
         initial_designs=cfg.optimiser.initial_designs, seed=cfg.seed, settings=FAST,
     )
-    cycler = SimulatedCycler(cfg.evaluator.options, clock=PollClock(0.02))
+    # The lab's draws come from seed 3 (the campaign seed is the config's).
+    cycler = SimulatedCycler(cfg.evaluator.options, context=EvaluatorContext(seed=3),
+                             clock=PollClock(0.02))
     return Campaign(cfg, optimiser=opt, evaluator=cycler)
 
 

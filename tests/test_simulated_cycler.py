@@ -23,6 +23,7 @@ from optloop.campaign import Campaign
 from optloop.config import config_from_dict
 from optloop.data import compute_metrics, read_bdf
 from optloop.evaluators.base import Evaluator, JobState
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.simulated_cycler import (
     EXTRAPOLATION_RULE,
     SimulatedCycler,
@@ -72,10 +73,10 @@ def lab(tmp_path: Path, clock: FakeClock, name: str = "lab", **options: Any) -> 
         "pybamm": {"cycle_cap": 60, "screen_cycles": 10},
         "lost_cell_probability": 0.0,
         "channel_fault_rate_per_day": 0.0,
-        "seed": 11,
     }
     opts.update(options)
-    return SimulatedCycler(opts, clock=clock)
+    seed = opts.pop("seed", 11)  # the campaign's seed, through the context
+    return SimulatedCycler(opts, context=EvaluatorContext(seed=seed), clock=clock)
 
 
 def states(ev: SimulatedCycler, jobs: Sequence[str]) -> list[JobState]:
@@ -399,8 +400,8 @@ def test_a_campaign_with_lost_cells_and_faults_finishes_its_budget(tmp_path: Pat
         "state_dir": str(tmp_path / "cycler"), "channels": 3, "time_scale": 40 * DAY,
         "build_lead_time_h": 6.0, "cell_model": SYNTHETIC,
         "pybamm": {"cycle_cap": 30, "screen_cycles": 5},
-        "lost_cell_probability": 0.3, "channel_fault_rate_per_day": 0.2, "seed": 5,
-    })
+        "lost_cell_probability": 0.3, "channel_fault_rate_per_day": 0.2,
+    }, context=EvaluatorContext(seed=5))
     with Campaign(cfg, evaluator=cycler, optimiser=opt) as camp:
         final = camp.run(poll_interval_s=0.02)
         trials = camp.store.trials()
@@ -441,8 +442,9 @@ class TestSimulatedCyclerConformance(EvaluatorConformance):
                 "channels": 2,
                 "lost_cell_probability": 0.0,
                 "channel_fault_rate_per_day": 0.0,
-                "pybamm": {"screen_cycles": 3, "cycle_cap": 5, "workers": 1},
+                "pybamm": {"screen_cycles": 3, "cycle_cap": 5},
             },
+            context=EvaluatorContext(executor={"kind": "local", "workers": 1}),
             clock=clock,
         )
         ev._test_clock = clock  # type: ignore[attr-defined]

@@ -23,9 +23,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import uuid
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from optloop.data.atomic import atomic_write_files
 from optloop.data.columns import (
     AMBIENT_TEMPERATURE,
     CHARGE_CAPACITY,
@@ -329,27 +329,6 @@ def _check_metadata(metadata: Mapping[str, Any], source: str) -> dict[str, Any]:
     return dict(metadata)
 
 
-def _write_atomically(writes: Sequence[tuple[Path, Callable[[Path], object]]]) -> None:
-    """Write each file to a temporary sibling, then rename all of them into place.
-
-    Nothing is renamed until every temporary file is complete, so a failed write leaves the
-    old files as they were; temporary files are removed whatever happens.
-    """
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for path, write in writes:
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-            staged.append((tmp, path))
-            write(tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        for tmp, path in staged:
-            os.replace(tmp, path)
-    finally:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-
-
 def write_bdf(
     df: pd.DataFrame,
     path: str | os.PathLike[str],
@@ -394,7 +373,7 @@ def write_bdf(
         else:
             frame.to_csv(p, index=False)
 
-    _write_atomically(
+    atomic_write_files(
         [
             (metadata_path(target), lambda p: p.write_text(text, encoding="utf-8")),
             (target, write_data),

@@ -49,6 +49,8 @@ __all__ = [
     "ProtocolError",
     "SubmissionLedger",
     "check_json_serialisable",
+    "check_resubmission",
+    "design_json",
     "evaluate",
 ]
 
@@ -326,23 +328,57 @@ class Evaluator(Protocol):
         ...
 
 
-class SubmissionLedger:
-    """Remember the job each trial got, so that submitting a trial again is idempotent.
+def design_json(design: Mapping[str, Any]) -> str:
+    """Return the canonical JSON of a design (checked to be JSON first)."""
+    check_json_serialisable(dict(design), "design")
+    return json.dumps(design, sort_keys=True)
 
-    Evaluators call :meth:`lookup` first: it returns the existing job id for the same design
-    and fidelity, ``None`` for a new trial, and raises for the same trial with a different
-    design or fidelity. Then :meth:`record` the new job.
+
+def check_resubmission(
+    evaluator_name: str,
+    trial_id: str,
+    job_id: str,
+    known: tuple[str, str],
+    asked: tuple[str, str],
+) -> str:
+    """Apply the idempotency rule of :meth:`Evaluator.submit` to a trial seen before.
+
+    Args:
+        evaluator_name: Named in the error.
+        trial_id: The trial submitted again.
+        job_id: The job it got the first time.
+        known: ``(design JSON, fidelity)`` of the first submission.
+        asked: ``(design JSON, fidelity)`` of this one.
+
+    Returns:
+        ``job_id``: the same request gets the same job and starts nothing new.
+
+    Raises:
+        EvaluationError: When the trial was submitted with another design or fidelity.
     """
+    if known != asked:
+        raise EvaluationError(
+            f"{evaluator_name}: trial_id={trial_id!r} was submitted as job "
+            f"{job_id!r} with a different design or fidelity"
+        )
+    return job_id
+
+
+class SubmissionLedger:
+    """Remember, in memory, the job each trial got, so that submitting again is idempotent.
+
+    For evaluators whose jobs die with the process; evaluators that keep jobs on disk use
+    :class:`optloop.evaluators.jobs.JobStore`, which applies the same rule
+    (:func:`check_resubmission`). Call :meth:`lookup` first: it returns the existing job id
+    for the same design and fidelity, ``None`` for a new trial, and raises for the same trial
+    with a different design or fidelity. Then :meth:`record` the new job.
+    """
+
+    design_json = staticmethod(design_json)
 
     def __init__(self, evaluator_name: str) -> None:
         self.evaluator_name = evaluator_name
         self._jobs: dict[str, tuple[str, str, str]] = {}  # trial -> (job, design json, fidelity)
-
-    @staticmethod
-    def design_json(design: Mapping[str, Any]) -> str:
-        """Return the canonical JSON of a design (checked to be JSON first)."""
-        check_json_serialisable(dict(design), "design")
-        return json.dumps(design, sort_keys=True)
 
     def lookup(self, trial_id: str, design_json: str, fidelity: str) -> str | None:
         """Return the job id already issued for this trial, or None.
@@ -354,12 +390,10 @@ class SubmissionLedger:
         if known is None:
             return None
         job_id, old_json, old_fidelity = known
-        if (old_json, old_fidelity) != (design_json, fidelity):
-            raise EvaluationError(
-                f"{self.evaluator_name}: trial_id={trial_id!r} was submitted as job "
-                f"{job_id!r} with a different design or fidelity"
-            )
-        return job_id
+        return check_resubmission(
+            self.evaluator_name, trial_id, job_id, (old_json, old_fidelity),
+            (design_json, fidelity),
+        )
 
     def record(self, trial_id: str, job_id: str, design_json: str, fidelity: str) -> None:
         """Remember the job issued for a trial."""

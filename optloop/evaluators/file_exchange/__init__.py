@@ -12,6 +12,7 @@ from optloop.evaluators.file_exchange.evaluator import (
     FileExchangeEvaluator,
     ScanReport,
 )
+from optloop.evaluators.file_exchange.metadata import LabMetadata
 from optloop.evaluators.file_exchange.options import CyclingProtocol, FileExchangeOptions
 from optloop.evaluators.file_exchange.recipe import (
     DATA_SUFFIXES,
@@ -32,6 +33,7 @@ __all__ = [
     "CyclingProtocol",
     "FileExchangeEvaluator",
     "FileExchangeOptions",
+    "LabMetadata",
     "ScanReport",
     "build_recipe",
     "build_ticket",

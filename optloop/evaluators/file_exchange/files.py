@@ -1,4 +1,4 @@
-"""The exchange folder on disk: its layout, atomic writes, safe names and moves that never follow.
+"""The exchange folder on disk: its layout, safe names and moves that never follow.
 
 Everything here works on names inside known folders and uses ``lstat``/``rename``, so a symlink
 in the inbox is moved as a link and its target is never opened.
@@ -6,21 +6,16 @@ in the inbox is moved as a link and its target is never opened.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from optloop.evaluators.file_exchange.recipe import DATA_SUFFIXES, METADATA_SUFFIX
 
 __all__ = [
     "SAFE_ID",
     "ExchangeFolders",
-    "atomic_write_json",
-    "atomic_write_text",
     "is_safe_id",
     "split_result_name",
     "unique_destination",
@@ -82,28 +77,6 @@ class ExchangeFolders:
             self.processing,
         ):
             folder.mkdir(parents=True, exist_ok=True)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see the old content or the new, never a part.
-
-    The text goes to a hidden temporary file in the same folder, is flushed to disk, and is
-    renamed over ``path`` (``os.replace`` is atomic within one file system).
-    """
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (sorted keys, indented, no NaN)."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
 def split_result_name(name: str) -> tuple[str, str] | None:

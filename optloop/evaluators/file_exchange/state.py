@@ -1,18 +1,17 @@
-"""A job's state on disk: one JSON file per job, written atomically, read by every instance.
+"""A job's state on disk: one record per job in the exchange's job store (``state/``).
 
 The exchange folder, not the process, holds the truth: a cron ``tick`` builds a new evaluator
-each time and must report what the last one saw.
+each time and must report what the last one saw. The records live in a
+:class:`~optloop.evaluators.jobs.JobStore` (locked, atomic, idempotent by trial).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from optloop.evaluators.base import EvaluationResult, JobState
-from optloop.evaluators.file_exchange.files import atomic_write_json
+from optloop.evaluators.jobs import JobStore
 from optloop.exceptions import EvaluationError
 
 __all__ = ["STATE_FORMAT_VERSION", "JobRecord", "load_record", "save_record"]
@@ -44,6 +43,10 @@ class JobRecord:
     message: str | None = None
     accepted: list[dict[str, Any]] = field(default_factory=list)
     """One entry per accepted file pair: names, cell id, final, time."""
+    campaign: str | None = None
+    """The campaign that submitted the job (None in records older than this field)."""
+    seq: int = 0
+    """Submission order on the folder (0 in records older than this field)."""
 
     def evaluation_result(self) -> EvaluationResult | None:
         """Return the stored result, or None before any."""
@@ -65,25 +68,25 @@ class JobRecord:
         return cls(**data)
 
 
-def load_record(path: Path) -> JobRecord | None:
-    """Read a job's state file; None if there is none.
+def load_record(store: JobStore, job_id: str) -> JobRecord | None:
+    """Read a job's record; None if there is none.
 
     Raises:
-        EvaluationError: If the file exists but cannot be read (names the file and the problem).
+        EvaluationError: If the record exists but cannot be read (names the file and the problem).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = store.load(job_id)
+    if data is None:
         return None
     try:
-        return JobRecord.from_dict(json.loads(text))
+        return JobRecord.from_dict(data)
     except (ValueError, TypeError, KeyError) as exc:
         raise EvaluationError(
-            f"file_exchange: job state file {path} is unreadable ({type(exc).__name__}: {exc}); "
-            "restore it from a backup or remove it to forget the job"
+            f"file_exchange: job state file {store.path(job_id)} is unreadable "
+            f"({type(exc).__name__}: {exc}); restore it from a backup or remove it to forget "
+            "the job"
         ) from None
 
 
-def save_record(path: Path, record: JobRecord) -> None:
-    """Write a job's state file atomically."""
-    atomic_write_json(path, record.to_dict())
+def save_record(store: JobStore, record: JobRecord) -> None:
+    """Write a job's record atomically."""
+    store.save(record.to_dict())

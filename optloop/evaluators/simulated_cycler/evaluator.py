@@ -16,21 +16,24 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
 
 from optloop.data import MetricsError, read_bdf, write_bdf
 from optloop.evaluators.base import (
     EvaluationResult,
     JobState,
     JobStatus,
-    SubmissionLedger,
+    design_json,
 )
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.measured import measured_metrics
 from optloop.evaluators.pybamm import PybammEvaluator
 from optloop.evaluators.pybamm import assumptions as A
@@ -58,7 +61,7 @@ from optloop.evaluators.simulated_cycler.schedule import (
     Replay,
     replay,
 )
-from optloop.evaluators.simulated_cycler.state import CyclerState
+from optloop.evaluators.simulated_cycler.state import JOB_PREFIX, CyclerState
 from optloop.exceptions import DesignError, EvaluationError
 from optloop.space.design import Design
 
@@ -125,6 +128,9 @@ class SimulatedCycler:
 
     Args:
         options: :class:`SimulatedCyclerOptions` or the config's ``evaluator.options`` dict.
+        context: The campaign's side: its seed seeds every draw (cells by seed and trial id),
+            its executor runs PyBaMM, and the state folder defaults to ``run_dir/cycler``;
+            None: ``EvaluatorContext()``.
         clock: Wall-clock seconds (inject a fake clock in tests).
 
     Raises:
@@ -134,11 +140,13 @@ class SimulatedCycler:
     """
 
     name = "simulated_cycler"
+    options_model: ClassVar[type[BaseModel]] = SimulatedCyclerOptions
 
     def __init__(
         self,
         options: SimulatedCyclerOptions | Mapping[str, Any] | None = None,
         *,
+        context: EvaluatorContext | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if isinstance(options, SimulatedCyclerOptions):
@@ -146,12 +154,12 @@ class SimulatedCycler:
         else:
             self.options = SimulatedCyclerOptions.from_dict(dict(options or {}))
         opts = self.options
-        root = Path(opts.state_dir) if opts.state_dir else Path(
-            tempfile.mkdtemp(prefix="optloop-cycler-")
-        )
+        self.context = context if context is not None else EvaluatorContext()
+        self.seed = self.context.seed
+        root = Path(opts.state_dir) if opts.state_dir else self.context.path("cycler")
         self.state_dir = root
-        self.pybamm_options = opts.pybamm_options(str(root / "pybamm"))
-        self._state = CyclerState(root, clock, opts.time_scale, opts.fingerprint())
+        self.pybamm_options = opts.pybamm_options(str(root / "pybamm"), self.context.executor)
+        self._state = CyclerState(root, clock, opts.time_scale, opts.fingerprint(self.seed))
         self._cell_fn = None if opts.cell_model == "pybamm" else _load_cell_model(opts.cell_model)
         self._model_key = {
             "cell_model": opts.cell_model,
@@ -162,16 +170,17 @@ class SimulatedCycler:
         self._profiles: dict[str, CellProfile] = {}
         self._records: dict[str, _Record] = {}
         self._order: list[str] = []
-        self._n_events = 0
+        self._n_cancelled = 0
+        self._synced: list[dict[str, Any]] | None = None
         self._tests: dict[str, tuple[CellTest, CellDraws]] = {}
         self._channels = [
             ChannelFaults(
-                opts.seed, c, opts.channel_fault_rate_per_day,
+                self.seed, c, opts.channel_fault_rate_per_day,
                 opts.channel_repair_days * _SECONDS_PER_DAY,
             )
             for c in range(1, opts.channels + 1)
         ]
-        self._replay: tuple[tuple[int, int, float], Replay] | None = None
+        self._replay: tuple[tuple[int, int, int, float], Replay] | None = None
         self._results: dict[str, EvaluationResult] = {}
 
     # --- context ------------------------------------------------------------------------------
@@ -227,35 +236,46 @@ class SimulatedCycler:
 
     # --- the event log ------------------------------------------------------------------------
 
-    def _sync_events(self) -> None:
-        events = self._state.events()
-        for event in events[self._n_events:]:
-            if event["type"] == "submit":
-                rec = _Record(
-                    job_id=event["job_id"],
-                    trial_id=event["trial_id"],
-                    design=event["design"],
-                    design_json=SubmissionLedger.design_json(event["design"]),
-                    fidelity=event["fidelity"],
-                    key=event["key"],
-                    submitted_s=float(event["submitted_s"]),
-                )
-                self._records[rec.job_id] = rec
-                self._order.append(rec.job_id)
-            elif event["type"] == "cancel":
-                rec = self._records[event["job_id"]]
-                if rec.cancelled_s is None:  # the first cancel counts
-                    self._records[rec.job_id] = _Record(
-                        **{**rec.__dict__, "cancelled_s": float(event["at_s"])}
-                    )
-        self._n_events = len(events)
+    def _sync(self) -> None:
+        """Read the job store: every submitted cell, in submission order."""
+        records = self._state.jobs.records()
+        if records is self._synced:
+            return  # nothing was saved since the last read
+        self._synced = records
+        self._records = {
+            r["job_id"]: _Record(
+                job_id=r["job_id"],
+                trial_id=r["trial_id"],
+                design=r["design"],
+                design_json=r["design_json"],
+                fidelity=r["fidelity"],
+                key=r["key"],
+                submitted_s=float(r["submitted_s"]),
+                cancelled_s=None if r.get("cancelled_s") is None else float(r["cancelled_s"]),
+            )
+            for r in records
+        }
+        self._order = [r["job_id"] for r in records]
+        self._n_cancelled = sum(r.get("cancelled_s") is not None for r in records)
 
     def _record(self, job_id: str) -> _Record:
-        self._sync_events()
+        self._sync()
         try:
             return self._records[job_id]
         except KeyError:
             raise EvaluationError(f"{self.name}: unknown job id {job_id!r}") from None
+
+    def _pybamm_evaluator(self) -> PybammEvaluator:
+        """Build the inner PyBaMM evaluator on the campaign's executor."""
+        if "context" in inspect.signature(PybammEvaluator).parameters:
+            inner = EvaluatorContext(
+                campaign=self.context.campaign,
+                run_dir=self.state_dir / "pybamm",
+                seed=self.seed,
+                executor=dict(self.context.executor),
+            )
+            return PybammEvaluator(self.pybamm_options, context=inner)  # type: ignore[call-arg,unused-ignore]
+        return PybammEvaluator(self.pybamm_options)
 
     # --- submit -------------------------------------------------------------------------------
 
@@ -263,41 +283,36 @@ class SimulatedCycler:
         """Order a cell of the design and return its job id at once.
 
         The cell model starts at once (PyBaMM runs in the background while the cell is built).
+        Submitting the trial again returns the same job (from any process on the folder).
 
         Raises:
             EvaluationError: If the fidelity is unknown, or ``trial_id`` was already submitted
-                with a different design or fidelity.
+                with a different design or fidelity, or by another campaign.
         """
         if fidelity not in FIDELITIES:
             raise EvaluationError(
                 f"{self.name}: fidelity={fidelity!r} unknown; allowed: {list(FIDELITIES)}"
             )
-        design_json = SubmissionLedger.design_json(design)
-        design_dict = json.loads(design_json)
-        with self._state.lock():
-            self._sync_events()
-            for rec in self._records.values():
-                if rec.trial_id != trial_id:
-                    continue
-                if (rec.design_json, rec.fidelity) != (design_json, fidelity):
-                    raise EvaluationError(
-                        f"{self.name}: trial_id={trial_id!r} was submitted as job "
-                        f"{rec.job_id!r} with a different design or fidelity"
-                    )
-                return rec.job_id
-            job_id = "cell-" + hashlib.sha256(trial_id.encode()).hexdigest()[:12]
-            key = profile_key(design_dict, fidelity, self._model_key)
-            self._state.append({
-                "type": "submit",
-                "job_id": job_id,
-                "trial_id": trial_id,
+        canonical = design_json(design)
+        design_dict = json.loads(canonical)
+        job_id = JOB_PREFIX + hashlib.sha256(trial_id.encode()).hexdigest()[:12]
+        key = profile_key(design_dict, fidelity, self._model_key)
+        _, created = self._state.jobs.submit(
+            job_id=job_id,
+            trial_id=trial_id,
+            campaign=self.context.campaign,
+            design_json=canonical,
+            fidelity=fidelity,
+            create=lambda: {
                 "design": design_dict,
-                "fidelity": fidelity,
                 "key": key,
                 "submitted_s": self._state.sim_now(),
-            })
-            self._sync_events()
-        self._start_profile(self._records[job_id])
+                "cancelled_s": None,
+            },
+        )
+        self._sync()
+        if created:
+            self._start_profile(self._records[job_id])
         return job_id
 
     # --- cell model ---------------------------------------------------------------------------
@@ -338,7 +353,7 @@ class SimulatedCycler:
         if self._state.claimed_elsewhere(rec.key):
             return  # a live process is computing it; a dead one's work is redone here
         if self._inner is None:
-            self._inner = PybammEvaluator(self.pybamm_options)
+            self._inner = self._pybamm_evaluator()
         self._state.claim(rec.key)
         self._inner_jobs[rec.key] = self._inner.submit(
             rec.design, trial_id=rec.key, fidelity=rec.fidelity
@@ -385,7 +400,7 @@ class SimulatedCycler:
             planned = self.pybamm_options.cycles_for(rec.fidelity)
             o = self.options
             draws = draw_cell(
-                seed=o.seed,
+                seed=self.seed,
                 trial_id=rec.trial_id,
                 n_cycles=planned,
                 capacity_cv=o.capacity_cv,
@@ -416,14 +431,14 @@ class SimulatedCycler:
 
     def _refresh(self) -> Replay:
         """Bring the log and the cell models up to date and replay the lab to now."""
-        self._sync_events()
+        self._sync()
         self._poll_inner()
         for job_id in self._order:
             rec = self._records[job_id]
             if rec.cancelled_s is None and self._profile(rec.key) is None:
                 self._start_profile(rec)  # e.g. the process that ran its model died
         now = self._state.sim_now()
-        key = (self._n_events, len(self._profiles), now)
+        key = (len(self._order), self._n_cancelled, len(self._profiles), now)
         if self._replay is None or self._replay[0] != key:
             facts = [self._facts(self._records[j]) for j in self._order]
             self._replay = (key, replay(facts, now_s=now, channels=self._channels))
@@ -596,13 +611,13 @@ class SimulatedCycler:
         view = self._view(job_id)
         if view.state.is_terminal:
             return
-        with self._state.lock():
-            self._sync_events()
-            if self._records[job_id].cancelled_s is None:
-                self._state.append(
-                    {"type": "cancel", "job_id": job_id, "at_s": self._state.sim_now()}
-                )
-            self._sync_events()
+        jobs = self._state.jobs
+        with jobs.lock():
+            record = jobs.load(job_id)
+            if record is not None and record.get("cancelled_s") is None:  # the first counts
+                record["cancelled_s"] = self._state.sim_now()
+                jobs.save(record)
+        self._sync()
 
     # --- rehearsal-only -----------------------------------------------------------------------
 

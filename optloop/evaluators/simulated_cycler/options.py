@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,7 +16,7 @@ __all__ = ["SCHEDULE_FIELDS", "SimulatedCyclerOptions"]
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 #: Options that shape the schedule and the cells; a state folder keeps the values it was
-#: started with, so every process replays the same lab.
+#: started with (and the campaign seed), so every process replays the same lab.
 SCHEDULE_FIELDS: tuple[str, ...] = (
     "channels",
     "build_lead_time_h",
@@ -27,19 +28,27 @@ SCHEDULE_FIELDS: tuple[str, ...] = (
     "lost_cell_probability",
     "channel_fault_rate_per_day",
     "channel_repair_days",
-    "seed",
     "cell_model",
 )
 # PyBaMM options that change neither the physics nor the protocol (left out of cache keys).
 _PYBAMM_RUNTIME_FIELDS = ("workers", "output_dir", "timeout_s", "executor")
+# Set by the campaign (the top-level ``executor`` section) or by the cycler, never here.
+_PYBAMM_NOT_HERE = {
+    "executor": "the executor comes from the config's top-level executor section",
+    "workers": "workers come from the config's top-level executor.workers",
+    "output_dir": "the cycler keeps PyBaMM's files in state_dir/pybamm",
+}
 
 
 class SimulatedCyclerOptions(BaseModel):
     """Options of :class:`~optloop.evaluators.simulated_cycler.SimulatedCycler`.
 
+    The seed of every random draw is the campaign's (``context.seed``), and PyBaMM runs on the
+    campaign's executor (``context.executor``): neither is an option here.
+
     Attributes:
-        state_dir: Folder of the jobs, channel state, BDF files and cell-model cache; ``None``
-            makes a temporary folder (jobs then die with the process's files).
+        state_dir: Folder of the jobs, channel state, BDF files and cell-model cache; ``None``:
+            ``<run_dir>/cycler`` of the campaign (``context.run_dir``).
         channels: Cycler channels; at most this many cells cycle at once.
         build_lead_time_h: Hours to build a cell after submission, before it can start.
         time_scale: Simulated seconds per wall-clock second (86400: a simulated day per
@@ -55,10 +64,9 @@ class SimulatedCyclerOptions(BaseModel):
         channel_fault_rate_per_day: Faults per channel per simulated day of up time; a fault
             ends the running test as LOST.
         channel_repair_days: Days a faulted channel is down.
-        seed: Seed of every random draw (cells are seeded by it and their trial id).
         pybamm: Options of the inner :class:`~optloop.evaluators.pybamm.PybammEvaluator`
-            (workers, cycle_cap, screen_cycles, protocol, ...); its ``cycles_for(fidelity)``
-            is the test protocol's cycle count.
+            (cycle_cap, screen_cycles, protocol, timeout_s, ...; not executor, workers or
+            output_dir); its ``cycles_for(fidelity)`` is the test protocol's cycle count.
         cell_model: ``"pybamm"``, or ``"module:function"``: a callable
             ``(design: dict, fidelity: str) -> dict`` returning a
             :class:`~optloop.evaluators.simulated_cycler.profile.CellProfile` dict.
@@ -77,8 +85,7 @@ class SimulatedCyclerOptions(BaseModel):
     lost_cell_probability: float = Field(default=0.05, ge=0.0, le=1.0)
     channel_fault_rate_per_day: float = Field(default=0.005, ge=0.0, le=100.0)
     channel_repair_days: float = Field(default=2.0, ge=0.0, le=10_000.0)
-    seed: int = Field(default=0, ge=0)
-    pybamm: dict[str, Any] = Field(default_factory=dict)
+    pybamm: PybammOptions = Field(default_factory=PybammOptions)
     cell_model: str = "pybamm"
 
     @field_validator("cell_model")
@@ -88,33 +95,46 @@ class SimulatedCyclerOptions(BaseModel):
             raise ValueError("must be 'pybamm' or 'module:function'")
         return v
 
+    @field_validator("pybamm", mode="before")
+    @classmethod
+    def _pybamm(cls, v: Any) -> Any:
+        if isinstance(v, Mapping):
+            for key, why in _PYBAMM_NOT_HERE.items():
+                if key in v:
+                    raise ValueError(f"pybamm.{key}={v[key]!r} is not an option here: {why}")
+        return v
+
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SimulatedCyclerOptions:
         """Validate a config's ``evaluator.options``, raising :class:`ConfigError` per problem."""
         try:
-            options = cls.model_validate(data or {})
+            return cls.model_validate(data or {})
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, "evaluator.options.")) from None
-        try:
-            options.pybamm_options(None)
-        except ConfigError as exc:
-            lines = [
-                m.replace("evaluator.options.", "evaluator.options.pybamm.", 1)
-                for m in exc.messages
-            ]
-            raise ConfigError(lines) from None
-        return options
 
-    def pybamm_options(self, output_dir: str | None) -> PybammOptions:
-        """Return the inner PyBaMM evaluator's options (``output_dir`` unless one is given)."""
-        data = dict(self.pybamm)
-        data.setdefault("output_dir", output_dir)
+    def pybamm_options(
+        self, output_dir: str | None, executor: dict[str, Any]
+    ) -> PybammOptions:
+        """Return the inner PyBaMM evaluator's options.
+
+        Args:
+            output_dir: Where PyBaMM writes its BDF files.
+            executor: The campaign's executor section (``context.executor``).
+        """
+        # The options as written (defaults of unset fields are PyBaMM's own, as before).
+        data: dict[str, Any] = self.pybamm.model_dump(mode="json", exclude_unset=True)
+        # Only where PyBaMM's options still carry them (else its context does).
+        if "output_dir" in PybammOptions.model_fields:
+            data["output_dir"] = output_dir
+        if "executor" in PybammOptions.model_fields:
+            data["executor"] = dict(executor)
         return PybammOptions.from_dict(data)
 
-    def fingerprint(self) -> dict[str, Any]:
-        """Return the options that must not change within one state folder, as JSON."""
-        out = {name: getattr(self, name) for name in SCHEDULE_FIELDS}
-        out["pybamm"] = physics_options(self.pybamm_options(None))
+    def fingerprint(self, seed: int) -> dict[str, Any]:
+        """Return what must not change within one state folder (with the seed), as JSON."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in SCHEDULE_FIELDS}
+        out["seed"] = seed
+        out["pybamm"] = physics_options(self.pybamm_options(None, {"kind": "local"}))
         return out
 
 

@@ -3,7 +3,9 @@
 Layout of ``state_dir``::
 
     epoch.json         wall-clock time of simulated time 0 and the options the lab runs with
-    events.jsonl       submit and cancel events, appended under a file lock (submission order)
+    jobs/<job>.json    one record per submitted cell (its order, design, submission and
+                       cancellation times) in the evaluators' job store, under its lock;
+                       jobs/.changes names each record as it is saved (readers reload those)
     profiles/<key>.json  cell-model profiles, written once (the first writer wins)
     profiles/<key>.claim the process computing a profile (others leave it alone while it lives)
     bdf/<job>.bdf.csv, bdf/<job>.partial.bdf.csv   cycling data
@@ -15,19 +17,22 @@ Everything a replay needs is in these files, so a fresh process reports the same
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import socket
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from optloop.data.atomic import atomic_write_text, write_once
+from optloop.evaluators.jobs import JobStore
 from optloop.evaluators.simulated_cycler.profile import CellProfile
 from optloop.exceptions import ConfigError, EvaluationError
 
-__all__ = ["CyclerState"]
+#: Job ids of the cycler start with it.
+JOB_PREFIX = "cell-"
+
+__all__ = ["JOB_PREFIX", "CyclerState"]
 
 
 class CyclerState:
@@ -55,18 +60,19 @@ class CyclerState:
         self.time_scale = time_scale
         for sub in ("profiles", "bdf", "pybamm"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self.events_path = root / "events.jsonl"
-        self.events_path.touch(exist_ok=True)
+        # Not durable, as the event log it replaces: a record survives a killed process, not
+        # a power cut, and a submission costs no fsync (~10 ms).
+        self.jobs = JobStore(root / "jobs", "simulated_cycler", prefix=JOB_PREFIX,
+                             durable=False)
         self.epoch = self._epoch(fingerprint)
-        self._events: list[dict[str, Any]] = []
-        self._events_size = 0
+        self._import_event_log()
 
     def _epoch(self, fingerprint: dict[str, Any]) -> float:
         path = self.root / "epoch.json"
         record = {"epoch_clock_s": float(self.clock()), "options": fingerprint}
         text = json.dumps(record, indent=2, sort_keys=True)
         with contextlib.suppress(FileExistsError):
-            _write_once(path, text)
+            write_once(path, text)
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
             epoch = float(stored["epoch_clock_s"])
@@ -77,7 +83,8 @@ class CyclerState:
             changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) !=
                              fingerprint.get(k))
             raise ConfigError([
-                f"evaluator.options.{k}: {fingerprint.get(k)!r} differs from "
+                f"{'seed (the campaign seed)' if k == 'seed' else 'evaluator.options.' + k}: "
+                f"{fingerprint.get(k)!r} differs from "
                 f"{old.get(k)!r}, which the state folder {self.root} was started with; "
                 "use a new state_dir to change it"
                 for k in changed
@@ -88,39 +95,40 @@ class CyclerState:
         """Return the simulated time in seconds since the epoch (never negative)."""
         return max(0.0, (float(self.clock()) - self.epoch) * self.time_scale)
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the folder's lock (an exclusive ``flock``; other processes wait)."""
-        with open(self.root / ".lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-    def events(self) -> list[dict[str, Any]]:
-        """Return every event in the log, in order (re-read only when the log grew)."""
-        size = self.events_path.stat().st_size
-        if size != self._events_size:
-            with open(self.events_path, "rb") as fh:
-                fh.seek(self._events_size)
-                chunk = fh.read(size - self._events_size)
-            complete = chunk[: chunk.rfind(b"\n") + 1]  # a half-written line waits
-            for line in complete.decode("utf-8").splitlines():
-                if line.strip():
-                    self._events.append(json.loads(line))
-            self._events_size += len(complete)
-        return self._events
-
-    def append(self, event: dict[str, Any]) -> None:
-        """Append one event (call it holding :meth:`lock`).
-
-        One write of a whole line: other processes see it complete or not at all. There is no
-        fsync (it costs ~10 ms per submit); the log survives a killed process, not a power cut.
-        """
-        line = json.dumps(event, sort_keys=True, allow_nan=False) + "\n"
-        with open(self.events_path, "a", encoding="utf-8") as fh:
-            fh.write(line)
+    def _import_event_log(self) -> None:
+        """Move the jobs of a folder written by an older optloop (``events.jsonl``) to records."""
+        log = self.root / "events.jsonl"
+        if not log.is_file():
+            return
+        with self.jobs.lock():
+            if not log.is_file():
+                return  # another process imported it
+            records: dict[str, dict[str, Any]] = {}
+            for line in log.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event["type"] == "submit":
+                    records[event["job_id"]] = {
+                        "job_id": event["job_id"],
+                        "trial_id": event["trial_id"],
+                        "campaign": None,
+                        "design": event["design"],
+                        "design_json": json.dumps(event["design"], sort_keys=True),
+                        "fidelity": event["fidelity"],
+                        "key": event["key"],
+                        "submitted_s": float(event["submitted_s"]),
+                        "cancelled_s": None,
+                        "seq": len(records) + 1,
+                    }
+                elif event["type"] == "cancel":
+                    rec = records[event["job_id"]]
+                    if rec["cancelled_s"] is None:  # the first cancel counts
+                        rec["cancelled_s"] = float(event["at_s"])
+            for rec in records.values():
+                if self.jobs.load(rec["job_id"]) is None:
+                    self.jobs.save(rec)
+            os.replace(log, log.with_name("events.jsonl.imported"))
 
     def profile_path(self, key: str) -> Path:
         """Return the cache file of a profile."""
@@ -142,7 +150,7 @@ class CyclerState:
         """Cache a profile unless one exists; return the one in the cache."""
         path = self.profile_path(key)
         with contextlib.suppress(FileExistsError):
-            _write_once(path, profile.model_dump_json(indent=1))
+            write_once(path, profile.model_dump_json(indent=1))
         stored = self.load_profile(key)
         assert stored is not None
         return stored
@@ -150,10 +158,7 @@ class CyclerState:
     def claim(self, key: str) -> None:
         """Note that this process computes the profile ``key`` (its pid and host)."""
         text = json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
-        path = self.root / "profiles" / f"{key}.claim"
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(self.root / "profiles" / f"{key}.claim", text)
 
     def claimed_elsewhere(self, key: str) -> bool:
         """Return True if another live process on this host computes the profile ``key``."""
@@ -176,15 +181,3 @@ class CyclerState:
         """Return the BDF file of a job (``.partial`` while the test runs)."""
         return self.root / "bdf" / (f"{job_id}.partial.bdf.csv" if partial else
                                     f"{job_id}.bdf.csv")
-
-
-def _write_once(path: Path, text: str) -> None:
-    """Write a file complete or not at all; raise FileExistsError if it exists already."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.link(tmp, path)  # atomic, and fails if another writer got there first
-    finally:
-        tmp.unlink(missing_ok=True)
