@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import inspect
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -158,7 +157,7 @@ class SimulatedCycler:
         self.seed = self.context.seed
         root = Path(opts.state_dir) if opts.state_dir else self.context.path("cycler")
         self.state_dir = root
-        self.pybamm_options = opts.pybamm_options(str(root / "pybamm"), self.context.executor)
+        self.pybamm_options = opts.pybamm_options(str(root / "pybamm"))
         self._state = CyclerState(root, clock, opts.time_scale, opts.fingerprint(self.seed))
         self._cell_fn = None if opts.cell_model == "pybamm" else _load_cell_model(opts.cell_model)
         self._model_key = {
@@ -267,15 +266,13 @@ class SimulatedCycler:
 
     def _pybamm_evaluator(self) -> PybammEvaluator:
         """Build the inner PyBaMM evaluator on the campaign's executor."""
-        if "context" in inspect.signature(PybammEvaluator).parameters:
-            inner = EvaluatorContext(
-                campaign=self.context.campaign,
-                run_dir=self.state_dir / "pybamm",
-                seed=self.seed,
-                executor=dict(self.context.executor),
-            )
-            return PybammEvaluator(self.pybamm_options, context=inner)  # type: ignore[call-arg,unused-ignore]
-        return PybammEvaluator(self.pybamm_options)
+        inner = EvaluatorContext(
+            campaign=self.context.campaign,
+            run_dir=self.state_dir / "pybamm",
+            seed=self.seed,
+            executor=dict(self.context.executor),
+        )
+        return PybammEvaluator(self.pybamm_options, context=inner)
 
     # --- submit -------------------------------------------------------------------------------
 

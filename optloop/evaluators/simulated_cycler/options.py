@@ -112,29 +112,22 @@ class SimulatedCyclerOptions(BaseModel):
         except ValidationError as exc:
             raise ConfigError(format_validation_error(exc, "evaluator.options.")) from None
 
-    def pybamm_options(
-        self, output_dir: str | None, executor: dict[str, Any]
-    ) -> PybammOptions:
+    def pybamm_options(self, output_dir: str | None) -> PybammOptions:
         """Return the inner PyBaMM evaluator's options.
 
         Args:
             output_dir: Where PyBaMM writes its BDF files.
-            executor: The campaign's executor section (``context.executor``).
         """
         # The options as written (defaults of unset fields are PyBaMM's own, as before).
         data: dict[str, Any] = self.pybamm.model_dump(mode="json", exclude_unset=True)
-        # Only where PyBaMM's options still carry them (else its context does).
-        if "output_dir" in PybammOptions.model_fields:
-            data["output_dir"] = output_dir
-        if "executor" in PybammOptions.model_fields:
-            data["executor"] = dict(executor)
+        data["output_dir"] = output_dir
         return PybammOptions.from_dict(data)
 
     def fingerprint(self, seed: int) -> dict[str, Any]:
         """Return what must not change within one state folder (with the seed), as JSON."""
         out: dict[str, Any] = {name: getattr(self, name) for name in SCHEDULE_FIELDS}
         out["seed"] = seed
-        out["pybamm"] = physics_options(self.pybamm_options(None, {"kind": "local"}))
+        out["pybamm"] = physics_options(self.pybamm_options(None))
         return out
 
 
