@@ -177,7 +177,9 @@ def test_cycler_seed_and_executor_come_from_the_context(tmp_path: Path) -> None:
                                executor={"kind": "local", "workers": 1})
     ev = SimulatedCycler({"cell_model": SYNTHETIC}, context=context, clock=FakeClock())
     assert ev.state_dir == tmp_path / "runs" / "r" / "cycler"
-    assert ev.seed == 4 and ev.pybamm_options.executor.workers == 1
+    assert ev.seed == 4
+    inner = ev._pybamm_evaluator()  # built lazily, on the campaign's executor
+    assert inner.executor_config.workers == 1 and inner.context.seed == 4
     epoch = json.loads((ev.state_dir / "epoch.json").read_text())
     assert epoch["options"]["seed"] == 4
     with pytest.raises(ConfigError, match=r"seed \(the campaign seed\): 5 differs from 4"):
