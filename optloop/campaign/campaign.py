@@ -79,7 +79,7 @@ class Campaign:
         optimiser: The optimiser to use instead of building the config's.
         callbacks: Told of the steps, finished trials and end of ``run`` and ``tick``
             (:mod:`optloop.campaign.events`); e.g. the MLflow mirror that ``optloop run``
-            attaches. None by default: a campaign object mirrors nothing by itself.
+            attaches. Empty by default: a campaign object mirrors nothing by itself.
     """
 
     def __init__(
@@ -594,6 +594,7 @@ class Campaign:
         With an evaluator whose jobs live only in this process (``persistent_jobs`` not
         advertised, like the local PyBaMM pool), the step waits for the jobs it submitted,
         since they cannot outlive it. Repeated ticks converge to the state ``run`` reaches.
+        Callbacks hear one ``on_step`` and ``on_finish`` at the end of the step.
         """
         budget = self.config.optimiser.budget
         self._check_early_stopping()
