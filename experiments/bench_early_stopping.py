@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import tempfile
 import time
@@ -37,12 +36,10 @@ from typing import Any
 
 import yaml
 
-os.environ.setdefault("OPTLOOP_TRACKING", "off")
-
-from optloop.campaign import Campaign  # noqa: E402
-from optloop.campaign.analysis import pareto_trials  # noqa: E402
-from optloop.config import config_from_dict  # noqa: E402
-from optloop.store import CampaignStore  # noqa: E402
+from optloop.analysis import pareto_trials
+from optloop.campaign import Campaign
+from optloop.config import config_from_dict
+from optloop.store import CampaignStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

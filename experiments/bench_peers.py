@@ -556,7 +556,7 @@ def write_markdown(
         "against its budget** (its hypervolume stays flat for that evaluation). optloop and "
         "Sobol build feasible designs by construction, so they have none. A failed "
         "simulation is a failed trial for every method.",
-        "- Hypervolume = `optloop.campaign.analysis.hypervolume` of the feasible trials so "
+        "- Hypervolume = `optloop.analysis.hypervolume` of the feasible trials so "
         "far. *Evals to 90 %*: evaluations a run needs to reach 90 % of the best hypervolume "
         "any run of any method found on that problem (median across seeds; \"never\" = not "
         "within the budget). Ratios are *method / optloop*: for evaluations, > 1 means the "

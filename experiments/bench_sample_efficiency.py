@@ -31,7 +31,7 @@ Three problems:
   (penalty 0) reaches DTLZ2's true front; the other elements' fronts are dominated.
 
 For every run the hypervolume after each evaluation is
-:func:`optloop.campaign.analysis.hypervolume` of the trials so far (failed trials and
+:func:`optloop.analysis.hypervolume` of the trials so far (failed trials and
 trials breaking an outcome constraint do not count; censored values count at their bound).
 Reported per problem: median and interquartile range across seeds of the hypervolume
 against evaluations; the evaluations each run needs to reach 90 % of the best hypervolume
@@ -75,7 +75,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from optloop.campaign.analysis import hypervolume  # noqa: E402
+from optloop.analysis import hypervolume  # noqa: E402
 from optloop.config import load_config  # noqa: E402
 from optloop.config.models import DesignSpaceConfig, Objective, OutcomeConstraint  # noqa: E402
 from optloop.optimiser import Observation, Optimiser, OptimiserSettings  # noqa: E402
@@ -585,7 +585,7 @@ def write_markdown(
         "optloop run (the shared initial designs are simulated once; every evaluation here "
         "is deterministic).",
         "",
-        "Hypervolume = `optloop.campaign.analysis.hypervolume` of the trials so far (failed "
+        "Hypervolume = `optloop.analysis.hypervolume` of the trials so far (failed "
         "and constraint-breaking trials do not count; censored cycle lives count at their "
         "lower bound). Cells are median [25th–75th percentile] across seeds. *Evals to 90 %* "
         "= evaluations a run needs until its hypervolume reaches 90 % of the best hypervolume "

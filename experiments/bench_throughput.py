@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml  # noqa: E402
 
 from optloop.campaign import Campaign  # noqa: E402
-from optloop.campaign import campaign as campaign_module  # noqa: E402
 from optloop.config import config_from_dict  # noqa: E402
 from optloop.evaluators.base import JobState  # noqa: E402
 from optloop.evaluators.context import EvaluatorContext  # noqa: E402
 from optloop.evaluators.pybamm import PybammEvaluator  # noqa: E402
 from optloop.testing import sample_designs  # noqa: E402
+from optloop.tracking import MirrorCallback  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "experiments" / "results"
@@ -156,25 +156,22 @@ def overhead(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "chunk_cycles": min(25, args.cycles), "output_dir": str(tmp / "bdf")}}
     data["executor"] = {"kind": "local", "workers": 2}
     data["optimiser"].update(budget=args.campaign_budget, initial_designs=4, batch_size=2)
-    os.environ["OPTLOOP_TRACKING"] = "on"
     cfg = config_from_dict(data)
     timer = _Timer(threading.get_ident())
-    with Campaign(cfg) as camp:
+    mirror = MirrorCallback(cfg.tracking, cfg.name)  # as `optloop run` attaches it
+    mirror.on_step = timer.wrap(mirror.on_step, "mlflow")  # type: ignore[method-assign]
+    mirror.on_finish = timer.wrap(mirror.on_finish, "mlflow")  # type: ignore[method-assign]
+    with Campaign(cfg, callbacks=[mirror]) as camp:
         store = camp.store
         for name in ("add_trials", "transition", "get", "trials", "counts", "events",
                      "record_iteration", "iterations", "next_iteration", "init_campaign"):
             setattr(store, name, timer.wrap(getattr(store, name), "store"))
         opt = camp.optimiser
         opt.propose = timer.wrap(opt.propose, "proposal")  # type: ignore[method-assign]
-        original_mirror = campaign_module.mirror_after_step
-        campaign_module.mirror_after_step = timer.wrap(original_mirror, "mlflow")
-        try:
-            camp.evaluator.warm_up()  # type: ignore[attr-defined]
-            t0 = time.perf_counter()
-            camp.run(poll_interval_s=0.2)
-            wall = time.perf_counter() - t0
-        finally:
-            campaign_module.mirror_after_step = original_mirror
+        camp.evaluator.warm_up()  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        camp.run(poll_interval_s=0.2)
+        wall = time.perf_counter() - t0
         trials = camp.store.trials()
         iterations = camp.store.iterations()
     n = len(trials)

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from optloop.config import CampaignConfig
+from optloop.tracking import MirrorCallback, hook
+
 
 @pytest.fixture(autouse=True)
 def _no_mlflow_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep campaigns in tests from mirroring into the repository's mlflow/ store.
+    """Run the CLI's ``run`` / ``tick`` in tests as with ``--no-tracking``.
 
-    The tracking tests switch it back on against their own servers and stores.
+    A :class:`~optloop.campaign.Campaign` mirrors nothing unless it is given a
+    :class:`~optloop.tracking.MirrorCallback`; only the CLI attaches one (through
+    :func:`optloop.tracking.hook.mirror_callbacks`), which would mirror into the repository's
+    ``mlflow/`` store. The tracking tests attach their own callbacks against their own
+    servers and stores, or call the real function (kept as ``mirror_callbacks.real``).
     """
-    monkeypatch.setenv("OPTLOOP_TRACKING", "off")
+    real = getattr(hook.mirror_callbacks, "real", hook.mirror_callbacks)
+
+    def switched_off(config: CampaignConfig, *, no_tracking: bool = False
+                     ) -> list[MirrorCallback]:
+        return real(config, no_tracking=True)
+
+    switched_off.real = real  # type: ignore[attr-defined]
+    monkeypatch.setattr(hook, "mirror_callbacks", switched_off)

@@ -115,7 +115,7 @@ def test_cli_report_writes_and_logs_to_the_parent_run(
     done: tuple[Path, Path, CampaignConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tmp, path, cfg = done
-    for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "OPTLOOP_TRACKING"):
+    for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
     out = CliRunner().invoke(report, [str(path), "--out", str(tmp_path / "cli")],
                              catch_exceptions=False)

@@ -26,7 +26,7 @@ import requests
 import yaml
 from loop_settings import FAST
 
-from optloop.campaign import Campaign
+from optloop.campaign import Campaign, CampaignCallback
 from optloop.config import CampaignConfig, config_from_dict
 from optloop.data.bdf import build_bdf_frame, write_bdf
 from optloop.evaluators._toy import ToyEvaluator
@@ -52,7 +52,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     """Return the environment without tracking settings that would redirect the tests."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
-                        "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "OPTLOOP_TRACKING")}
+                        "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")}
     env.update(SERVER_ENV)
     env.update(extra)
     return env
@@ -211,12 +211,13 @@ def write_config(
     return path, config_from_dict(data)
 
 
-def make_campaign(tmp: Path, cfg: CampaignConfig) -> Campaign:
+def make_campaign(tmp: Path, cfg: CampaignConfig,
+                  callbacks: Sequence[CampaignCallback] = ()) -> Campaign:
     space = DesignSpace.from_campaign(cfg)
     opt = Optimiser(space, list(cfg.objectives), list(cfg.outcome_constraints),
                     initial_designs=cfg.optimiser.initial_designs, seed=cfg.seed, settings=FAST)
     return Campaign(cfg, evaluator=BdfToyEvaluator(tmp / "bdf", polls_to_finish=2),
-                    optimiser=opt)
+                    optimiser=opt, callbacks=callbacks)
 
 
 _FINISHED: list[tuple[Path, Path, CampaignConfig]] = []
@@ -225,22 +226,14 @@ _FINISHED: list[tuple[Path, Path, CampaignConfig]] = []
 def finished_campaign() -> tuple[Path, Path, CampaignConfig]:
     """Return a finished short campaign (folder, config file, config), run once per session.
 
-    It ran with tracking off; its config's tracking URI is an SQLite file in its folder.
+    It ran with no mirror attached; its config's tracking URI is an SQLite file in its folder.
     """
     if not _FINISHED:
         tmp = Path(tempfile.mkdtemp(prefix="optloop-finished-"))
         atexit.register(shutil.rmtree, tmp, True)
         path, cfg = write_config(tmp, fresh_mlflow_db(tmp / "mlflow.db"))
-        before = os.environ.get("OPTLOOP_TRACKING")
-        os.environ["OPTLOOP_TRACKING"] = "off"
-        try:
-            with make_campaign(tmp, cfg) as camp:
-                camp.run(poll_interval_s=0.0)
-        finally:
-            if before is None:
-                os.environ.pop("OPTLOOP_TRACKING", None)
-            else:
-                os.environ["OPTLOOP_TRACKING"] = before
+        with make_campaign(tmp, cfg) as camp:
+            camp.run(poll_interval_s=0.0)
         _FINISHED.append((tmp, path, cfg))
     return _FINISHED[0]
 

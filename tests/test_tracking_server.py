@@ -32,7 +32,7 @@ from optloop.cli.tracking_cmd import sync
 from optloop.config import CampaignConfig
 from optloop.reports import PLOTS
 from optloop.store import CampaignStore, TrialStatus
-from optloop.tracking import MlflowMirror, mirror_after_step
+from optloop.tracking import MirrorCallback, MlflowMirror
 from optloop.tracking.layout import RUN_STATUS
 
 _one_torch_thread = pytest.fixture(autouse=True)(one_torch_thread)
@@ -55,7 +55,7 @@ def server() -> Iterator[Service]:
 @pytest.fixture(autouse=True)
 def _no_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
-                "MLFLOW_TRACKING_PASSWORD", "OPTLOOP_TRACKING"):
+                "MLFLOW_TRACKING_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -147,9 +147,10 @@ def check_mirror(client: MlflowClient, store: CampaignStore, cfg: CampaignConfig
 
 def test_campaign_mirrors_to_a_real_server(server: Service, tmp_path: Path) -> None:
     _, cfg = write_config(tmp_path, server.url, name="mirrored")
-    with make_campaign(tmp_path, cfg) as camp:
-        camp.run(poll_interval_s=0.0, progress=lambda p: mirror_after_step(camp))
-        final = mirror_after_step(camp, final=True)
+    mirror = MirrorCallback(cfg.tracking, cfg.name)
+    with make_campaign(tmp_path, cfg, callbacks=[mirror]) as camp:
+        camp.run(poll_interval_s=0.0)
+        final = mirror.last_report  # the final sync of on_finish
         assert final is not None and final.ok, final
         client = MlflowClient(server.url)
         check_mirror(client, camp.store, cfg)
@@ -166,15 +167,15 @@ def test_server_down_mid_campaign_then_sync_catches_up(server: Service, tmp_path
         killed: list[int] = []
 
         def step(p: Any) -> None:
-            mirror_after_step(camp)
             if p.finished >= 3 and not killed:
                 killed.append(p.finished)
                 server.stop()  # whatever the mirror was doing, it is cut off here
 
-        with make_campaign(tmp_path, cfg) as camp:
+        mirror = MirrorCallback(cfg.tracking, cfg.name)
+        with make_campaign(tmp_path, cfg, callbacks=[mirror]) as camp:
             progress = camp.run(poll_interval_s=0.0, progress=step)
             assert progress.finished == 6, "the campaign went on without its tracking server"
-            final = mirror_after_step(camp, final=True)
+            final = mirror.last_report  # the final sync of on_finish
             assert final is not None and not final.ok and final.error
         assert killed
         server.start()  # same port, same database

@@ -29,7 +29,7 @@ from test_tracking_helpers import (
     write_config,
 )
 
-from optloop.tracking import mirror_after_step
+from optloop.tracking import MirrorCallback
 
 _one_torch_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
@@ -66,7 +66,7 @@ def browse(url: str, profile: Path, screenshot: Path) -> str:
 
 def test_mlflow_ui_shows_the_campaign_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                            ) -> None:
-    for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "OPTLOOP_TRACKING"):
+    for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     cfg_path, cfg = write_config(tmp_path, None)  # default tracking: mlflow/ under the cwd
@@ -74,14 +74,15 @@ def test_mlflow_ui_shows_the_campaign_runs(tmp_path: Path, monkeypatch: pytest.M
     port = free_port()
     ui = Service([*optloop_argv("ui"), str(cfg_path), "--port", str(port)], port,
                  tmp_path / "ui.log", env=clean_env())
-    with make_campaign(tmp_path, cfg) as camp:
+    mirror = MirrorCallback(cfg.tracking, cfg.name)
+    with make_campaign(tmp_path, cfg, callbacks=[mirror]) as camp:
         # The first step of the campaign sets the embedded store up, with no extra command.
-        first = mirror_after_step(camp, final=True)
+        first = mirror.step(camp.store, camp.config, final=True)
         assert first is not None and first.ok, first
         assert (tmp_path / "mlflow" / "mlflow.db").is_file(), "the embedded store was set up"
         ui.launch()  # starts while the campaign runs
-        camp.run(poll_interval_s=0.0, progress=lambda p: mirror_after_step(camp))
-        final = mirror_after_step(camp, final=True)
+        camp.run(poll_interval_s=0.0)
+        final = mirror.last_report  # the final sync of on_finish
         assert final is not None and final.ok, final
         trials = camp.store.trials()
     assert (tmp_path / "mlflow" / "mlartifacts").is_dir()

@@ -1,10 +1,13 @@
 """The closed loop: a :class:`Campaign` with ask, tell, run and tick."""
 
-from optloop.campaign.analysis import hypervolume, hypervolume_history, pareto_trials
+from optloop.analysis import hypervolume, hypervolume_history, pareto_trials
 from optloop.campaign.campaign import Campaign, Progress, default_store_url
+from optloop.campaign.events import Callback, CampaignCallback
 
 __all__ = [
+    "Callback",
     "Campaign",
+    "CampaignCallback",
     "Progress",
     "default_store_url",
     "hypervolume",

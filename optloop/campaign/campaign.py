@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optloop.campaign.analysis import hypervolume, pareto_trials
+from optloop.analysis import hypervolume, pareto_trials
 from optloop.campaign.early_stop import EarlyStopper
+from optloop.campaign.events import CampaignCallback
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
 from optloop.evaluators.registry import check_evaluator_config, evaluator_for_config
@@ -32,10 +34,11 @@ from optloop.exceptions import (
 from optloop.objectives import METRICS
 from optloop.optimiser import Observation, Optimiser
 from optloop.space import Design, DesignSpace
-from optloop.store import CampaignStore, Trial, TrialStatus
-from optloop.tracking import mirror_after_step
+from optloop.store import TERMINAL, CampaignStore, Trial, TrialStatus
 
 __all__ = ["Campaign", "Progress", "default_store_url"]
+
+log = logging.getLogger("optloop.campaign")
 
 ACTIVE = (TrialStatus.PROPOSED, TrialStatus.RUNNING)
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
@@ -67,7 +70,17 @@ class Progress:
 
 
 class Campaign:
-    """A closed-loop campaign over one store."""
+    """A closed-loop campaign over one store.
+
+    Args:
+        config: The campaign's config.
+        store: The store to use instead of the config's.
+        evaluator: The evaluator to use instead of building the config's.
+        optimiser: The optimiser to use instead of building the config's.
+        callbacks: Told of the steps, finished trials and end of ``run`` and ``tick``
+            (:mod:`optloop.campaign.events`); e.g. the MLflow mirror that ``optloop run``
+            attaches. Empty by default: a campaign object mirrors nothing by itself.
+    """
 
     def __init__(
         self,
@@ -76,8 +89,11 @@ class Campaign:
         store: CampaignStore | None = None,
         evaluator: Evaluator | None = None,
         optimiser: Optimiser | None = None,
+        callbacks: Sequence[CampaignCallback] = (),
     ) -> None:
         self.config = config
+        self.callbacks: list[CampaignCallback] = list(callbacks)
+        self._callback_failed: set[tuple[int, str]] = set()
         self.space = DesignSpace.from_campaign(config)
         if evaluator is None:  # an unusable evaluator is refused before any file is created
             check_evaluator_config(config)
@@ -451,9 +467,29 @@ class Campaign:
                 f"{caps.get('supports_partial')!r} (use the simulated cycler or a lab cycler)"
             ])
 
+    def _emit(self, event: str, arg: Any) -> None:
+        """Call ``event`` on every callback; log its exception unless it asks to raise."""
+        for cb in self.callbacks:
+            try:
+                getattr(cb, event)(self, arg)
+            except Exception:
+                if getattr(cb, "raise_errors", False):
+                    raise
+                key = (id(cb), event)
+                first = key not in self._callback_failed
+                self._callback_failed.add(key)
+                # The first failure with its traceback; repeats (every poll) quietly.
+                log.log(
+                    logging.WARNING if first else logging.DEBUG,
+                    "campaign %r: callback %s.%s failed; the campaign goes on",
+                    self.config.name, type(cb).__name__, event, exc_info=first,
+                )
+
     def _collect(self) -> None:
         for t in self.store.trials([TrialStatus.RUNNING]):
-            self._poll(t)
+            after = self._poll(t)
+            if after.status in TERMINAL:
+                self._emit("on_trial_finished", after)
 
     def _fill(self, budget: int) -> None:
         counts = self.store.counts()
@@ -475,7 +511,9 @@ class Campaign:
             )
             waiting = self.ask(min(want, room))
         for t in waiting[:free]:
-            self._submit(t)
+            after = self._submit(t)
+            if after.status in TERMINAL:
+                self._emit("on_trial_finished", after)
 
     def _progress(self, budget: int, message: str = "") -> Progress:
         trials = self.store.trials()
@@ -508,6 +546,8 @@ class Campaign:
     ) -> Progress:
         """Drive the loop until ``budget`` trials are finished (resuming a stored campaign).
 
+        Callbacks hear ``on_step`` after every pass and ``on_finish`` at the end.
+
         Raises:
             CampaignBusyError: when another process drives this campaign.
         """
@@ -515,6 +555,7 @@ class Campaign:
         self._check_early_stopping()
         with self.store.lock():
             last: tuple[int, ...] = ()
+            snapshot: Progress | None = None
             while True:
                 self._collect()
                 counts = self.store.counts()
@@ -523,15 +564,18 @@ class Campaign:
                     break
                 self._fill(budget)
                 key = tuple(self.store.counts().values())
-                if progress is not None and key != last:
-                    progress(self._progress(budget))
-                    last = key
-                # MLflow mirrors the store in the background; it never blocks the loop.
-                mirror_after_step(self)
+                # The front and hypervolume change only with the counts: computed once each.
+                if key != last:
+                    snapshot, last = None, key
+                if snapshot is None and (progress is not None or self.callbacks):
+                    snapshot = self._progress(budget)
+                    if progress is not None:
+                        progress(snapshot)
+                if snapshot is not None:
+                    self._emit("on_step", snapshot)
                 time.sleep(poll_interval_s)
-            report = mirror_after_step(self, final=True)
-            note = f"done; MLflow: {report.summary()}" if report else "done"
-            final = self._progress(budget, note)
+            final = self._progress(budget, "done")
+            self._emit("on_finish", final)
             if progress is not None:
                 progress(final)
             return final
@@ -542,6 +586,7 @@ class Campaign:
         With an evaluator whose jobs live only in this process (``persistent_jobs`` not
         advertised, like the local PyBaMM pool), the step waits for the jobs it submitted,
         since they cannot outlive it. Repeated ticks converge to the state ``run`` reaches.
+        Callbacks hear one ``on_step`` and ``on_finish`` at the end of the step.
         """
         budget = self.config.optimiser.budget
         self._check_early_stopping()
@@ -553,9 +598,10 @@ class Campaign:
             while wait and self.store.counts()["running"]:
                 time.sleep(poll_interval_s)
                 self._collect()
-            report = mirror_after_step(self, final=True)
-            note = f"tick; MLflow: {report.summary()}" if report else "tick"
-            return self._progress(budget, note)
+            done = self._progress(budget, "tick")
+            self._emit("on_step", done)
+            self._emit("on_finish", done)
+            return done
 
     # --- reporting --------------------------------------------------------------------------
 

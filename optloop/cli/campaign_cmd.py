@@ -6,7 +6,7 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,13 +17,37 @@ from optloop.exceptions import OptloopError
 from optloop.space import Design
 from optloop.store import TrialStatus
 
+if TYPE_CHECKING:
+    from optloop.tracking import MirrorCallback
+
 __all__ = ["ask", "run", "status", "tell", "tick"]
 
 config_arg = click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+no_tracking_opt = click.option(
+    "--no-tracking",
+    is_flag=True,
+    help="Do not mirror into MLflow this time (`tracking.enabled: false` switches it off "
+    "in the config; `optloop sync CONFIG` catches up later).",
+)
 
 
 def _open(config: Path) -> Campaign:
     return Campaign(load_config(config))
+
+
+def _open_tracked(config: Path, no_tracking: bool) -> tuple[Campaign, MirrorCallback | None]:
+    """Open the campaign with the MLflow mirror attached unless switched off."""
+    # Looked up on the module when called, so a test can switch the CLI's mirror off.
+    from optloop.tracking import hook
+
+    cfg = load_config(config)
+    mirrors = hook.mirror_callbacks(cfg, no_tracking=no_tracking)
+    return Campaign(cfg, callbacks=mirrors), (mirrors[0] if mirrors else None)
+
+
+def _mirror_line(mirror: MirrorCallback | None) -> str | None:
+    report = mirror.last_report if mirror is not None else None
+    return f"MLflow: {report.summary()}" if report is not None else None
 
 
 def _progress_line(p: Progress, started: float) -> str:
@@ -44,14 +68,17 @@ def _progress_line(p: Progress, started: float) -> str:
     default=None,
     help="Total finished trials to reach [default: optimiser.budget].",
 )
-def run(config: Path, budget: int | None) -> None:
+@no_tracking_opt
+def run(config: Path, budget: int | None, no_tracking: bool) -> None:
     """Run the campaign's closed loop, resuming it if its store already exists.
 
     Proposes designs (Sobol, then BoTorch), evaluates them on the configured evaluator,
-    records every result in the campaign store, and prints progress as it goes.
+    records every result in the campaign store, and prints progress as it goes. The store
+    is mirrored into MLflow as it goes unless tracking is switched off.
     """
     started = time.time()
-    with _open(config) as camp:
+    camp, mirror = _open_tracked(config, no_tracking)
+    with camp:
         click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
         done = camp.store.counts()
         if any(done.values()):
@@ -60,8 +87,9 @@ def run(config: Path, budget: int | None) -> None:
         click.echo(_progress_line(final, started))
         _print_front(camp.status())
         click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
-        if "MLflow" in final.message:
-            click.echo(final.message.removeprefix("done; "))
+        line = _mirror_line(mirror)
+        if line is not None:
+            click.echo(line)
             click.echo(f"watch it in the MLflow UI: optloop ui {config}")
 
 
@@ -193,15 +221,18 @@ def tell(config: Path, results: Path) -> None:
 
 @click.command()
 @config_arg
-def tick(config: Path) -> None:
+@no_tracking_opt
+def tick(config: Path, no_tracking: bool) -> None:
     """Take one idempotent step, for cron or a systemd timer.
 
     Collects finished evaluations, proposes and submits new ones up to the configured
-    concurrency, and exits. With the local PyBaMM evaluator it waits for the batch it
-    submitted (its workers cannot outlive the process).
+    concurrency, mirrors the store into MLflow (unless switched off), and exits. With the
+    local PyBaMM evaluator it waits for the batch it submitted (its workers cannot outlive
+    the process).
     """
     started = time.time()
-    with _open(config) as camp:
+    camp, _ = _open_tracked(config, no_tracking)
+    with camp:
         p = camp.tick()
         click.echo(_progress_line(p, started))
 

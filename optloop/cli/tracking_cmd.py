@@ -124,7 +124,11 @@ def ui(config: Path, host: str, port: int, print_command: bool) -> None:
     required=True,
     help="Folder for report.html, plots/*.png and the CSV tables.",
 )
-@click.option("--no-mlflow", is_flag=True, help="Do not log the report to the parent run.")
+@click.option(
+    "--no-mlflow",
+    is_flag=True,
+    help="Do not log the report to the parent run (neither does `tracking.enabled: false`).",
+)
 def report(config: Path, out: Path, no_mlflow: bool) -> None:
     """Write a self-contained HTML report with PNG plots, and log it to the parent run.
 
@@ -133,7 +137,6 @@ def report(config: Path, out: Path, no_mlflow: bool) -> None:
     surrogate's predictions matched the outcomes.
     """
     from optloop.reports import build_report
-    from optloop.tracking import tracking_enabled
     from optloop.tracking.mirror import MlflowMirror
 
     cfg = load_config(config)
@@ -143,7 +146,7 @@ def report(config: Path, out: Path, no_mlflow: bool) -> None:
             raise OptloopError(f"campaign {cfg.name!r} has no trials in {store.url}; run it first")
         files = build_report(store, cfg, out)
         click.echo(f"report: {files.html.resolve()}")
-        if no_mlflow or not tracking_enabled():
+        if no_mlflow or not cfg.tracking.enabled:
             return
         mirror = MlflowMirror(cfg.tracking, cfg.name)
         try:

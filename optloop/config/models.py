@@ -405,6 +405,8 @@ class StoreConfig(_Strict):
 class TrackingConfig(_Strict):
     """Where MLflow tracking goes. Credentials come from the environment, never from here."""
 
+    enabled: bool = True
+    """Mirror the campaign into MLflow while ``optloop run`` / ``tick`` drive it."""
     uri: str = "sqlite:///mlflow/mlflow.db"
     artifact_location: str = "mlflow/mlartifacts"
     experiment: str | None = None

@@ -42,6 +42,7 @@ from botorch.models.gpytorch import GPyTorchModel
 from botorch.optim import optimize_acqf_discrete
 from botorch.utils.sampling import manual_seed
 
+from optloop.analysis.constraints import meets_constraints
 from optloop.config.models import Objective, OutcomeConstraint
 from optloop.exceptions import InfeasibleDesignError
 from optloop.optimiser.acquisition import (
@@ -485,13 +486,8 @@ class Optimiser:
         return [data.designs[i] for i in order[:k]]
 
     def _meets_constraints(self, o: Observation) -> bool:
-        for c in self.outcome_constraints:
-            v = o.outcomes.get(c.metric)
-            if v is None or not math.isfinite(v):
-                continue
-            if (c.op == ">=" and v < c.value) or (c.op == "<=" and v > c.value):
-                return False
-        return True
+        # The analysis' check: a missing constrained metric is not known to meet its bound.
+        return meets_constraints(o.outcomes, self.outcome_constraints)
 
     def _static_pool(self) -> list[Design]:
         if self._static is None:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from optloop.campaign.analysis import feasible_completed, pareto_trials
+from optloop.analysis import feasible_completed, pareto_trials
 from optloop.config.models import Objective, OutcomeConstraint
 from optloop.data.bdf import CHARGE_CAPACITY, CURRENT, CYCLE, DISCHARGE_CAPACITY, VOLTAGE
 from optloop.data.metrics import CycleMetrics

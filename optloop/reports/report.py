@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from optloop.campaign.analysis import hypervolume, hypervolume_history, pareto_trials
+from optloop.analysis import hypervolume, hypervolume_history, pareto_trials
 from optloop.config.models import CampaignConfig
 from optloop.data.metrics import CycleMetrics
 from optloop.reports import figures

@@ -1,8 +1,8 @@
 """MLflow tracking: the campaign store mirrored into MLflow, idempotently.
 
-:func:`mirror_after_step` is the campaign loop's hook; :class:`MlflowMirror` does the work
-(``optloop sync CONFIG`` runs it by hand). Importing this package is cheap: MLflow and the
-mirror load on first use.
+:class:`MirrorCallback` is the campaign callback that ``optloop run`` / ``tick`` attach;
+:class:`MlflowMirror` does the work (``optloop sync CONFIG`` runs it by hand). Importing this
+package is cheap: MLflow and the mirror load on first use.
 """
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from optloop.tracking.connection import TrackingUnavailableError, resolve_tracking_uri
-from optloop.tracking.hook import MirrorHook, mirror_after_step, tracking_enabled
+from optloop.tracking.hook import MirrorCallback, mirror_callbacks
 from optloop.tracking.state import SyncReport
 
 if TYPE_CHECKING:
     from optloop.tracking.mirror import MlflowMirror
 
 __all__ = [
-    "MirrorHook",
+    "MirrorCallback",
     "MlflowMirror",
     "SyncReport",
     "TrackingUnavailableError",
-    "mirror_after_step",
+    "mirror_callbacks",
     "resolve_tracking_uri",
-    "tracking_enabled",
 ]
 
 

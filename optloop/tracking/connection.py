@@ -6,7 +6,7 @@ team server), else from the config's ``tracking.uri`` (default: an SQLite file u
 ``MLFLOW_TRACKING_PASSWORD`` (or ``MLFLOW_TRACKING_TOKEN``), which MLflow's client reads itself.
 
 MLflow's HTTP client retries a dead server for minutes by default; a mirror must fail fast
-instead, so :func:`http_limits` narrows its timeout and retries for the duration of a sync,
+instead, so :func:`set_http_limits` narrows its timeout and retries when a mirror is built,
 and :func:`check_reachable` asks the server's ``/health`` first with a short timeout.
 """
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,9 +26,9 @@ __all__ = [
     "artifact_root_uri",
     "check_reachable",
     "display_uri",
-    "http_limits",
     "is_remote",
     "resolve_tracking_uri",
+    "set_http_limits",
 ]
 
 #: Environment variables that override the config's tracking URI, first one set wins.
@@ -109,9 +108,17 @@ def display_uri(uri: str) -> str:
     return uri
 
 
-@contextmanager
-def http_limits(timeout_s: float, retries: int) -> Iterator[None]:
-    """Narrow MLflow's HTTP timeout and retries while the block runs (user settings win).
+_HTTP_LIMITS_LOCK = threading.Lock()
+
+
+def set_http_limits(timeout_s: float, retries: int) -> None:
+    """Narrow MLflow's HTTP timeout and retries for this process (user settings win).
+
+    MLflow 3 reads these only from the environment (``MLFLOW_HTTP_REQUEST_TIMEOUT`` ... in
+    ``mlflow.utils.rest_utils.http_request``; ``MlflowClient`` takes no timeout), so they are
+    set once, when a mirror is built, by the thread that builds it: never by a sync, and so
+    never from the background thread that syncs while a campaign runs. A variable the user
+    set is left alone, and nothing is removed afterwards (a later mirror wants the same).
 
     Also stops MLflow printing a "View run" line on stdout for every finished run.
     """
@@ -122,14 +129,10 @@ def http_limits(timeout_s: float, retries: int) -> Iterator[None]:
         "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
         "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     }
-    added = [k for k in wanted if k not in os.environ]
-    for k in added:
-        os.environ[k] = wanted[k]
-    try:
-        yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
+    with _HTTP_LIMITS_LOCK:
+        for key, value in wanted.items():
+            if key not in os.environ:
+                os.environ[key] = value
 
 
 def check_reachable(uri: str, timeout_s: float) -> None:

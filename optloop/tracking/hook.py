@@ -1,27 +1,27 @@
-"""The campaign's hook into tracking: mirror after each step, cheaply, never in the way.
+"""The MLflow mirror as a campaign callback: mirror after each step, cheaply, never in the way.
 
-:func:`mirror_after_step` is what :class:`~optloop.campaign.Campaign` calls after each step
-of ``run`` and ``tick``. It keeps one :class:`MirrorHook` per campaign object, which
+:class:`MirrorCallback` is what ``optloop run`` and ``optloop tick`` attach to their
+:class:`~optloop.campaign.Campaign` (unless ``tracking.enabled: false`` or ``--no-tracking``):
 
-* does nothing when the store has not changed since the last successful sync (two cheap
-  queries: the status counts and the number of iteration records);
-* syncs in a background thread while the loop goes on (at most one sync at a time);
-* after a failure (server down or slow) waits before trying again, doubling the wait up to
-  five minutes, and says once that ``optloop sync CONFIG`` catches up later;
-* on ``final=True`` waits for a running sync, then syncs once more in the caller's thread,
-  so a campaign that ends has its mirror complete (or a report saying why not).
+* ``on_step`` does nothing when the store has not changed since the last successful sync
+  (two cheap queries: the status counts and the number of iteration records);
+* otherwise it syncs in a background thread while the loop goes on (one sync at a time);
+* after a failure (server down or slow) it waits before trying again, doubling the wait up
+  to five minutes, and says once that ``optloop sync CONFIG`` catches up later;
+* ``on_finish`` waits for a running sync, then syncs once more in the caller's thread, so a
+  campaign that ends has its mirror complete (or a report saying why not): ``last_report``.
 
-Set ``OPTLOOP_TRACKING=off`` to switch mirroring off (tests that do not need it, say).
+The callback holds its own state (no module-level registry) and the background thread only
+calls :meth:`MlflowMirror.sync`, which never touches the process environment.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from optloop.config.models import CampaignConfig, TrackingConfig
 from optloop.store import CampaignStore
@@ -31,24 +31,27 @@ from optloop.tracking.state import SyncReport
 if TYPE_CHECKING:  # the mirror (MLflow, torch) is imported on first use only
     from optloop.tracking.mirror import MlflowMirror
 
-__all__ = ["MirrorHook", "mirror_after_step", "tracking_enabled"]
+__all__ = ["MirrorCallback", "mirror_callbacks"]
 
 log = logging.getLogger("optloop.tracking")
 
-_OFF = {"0", "off", "false", "no", "none", "disabled"}
 
+class _Campaign(Protocol):
+    """What the mirror needs of a campaign (tracking does not import the campaign package)."""
 
-def tracking_enabled() -> bool:
-    """Return False when ``OPTLOOP_TRACKING`` switches mirroring off."""
-    return os.environ.get("OPTLOOP_TRACKING", "on").strip().lower() not in _OFF
+    @property
+    def store(self) -> CampaignStore: ...
+
+    @property
+    def config(self) -> CampaignConfig: ...
 
 
 def _fingerprint(store: CampaignStore) -> tuple[Any, ...]:
     return (*store.counts().values(), len(store.iterations()))
 
 
-class MirrorHook:
-    """Mirror one campaign after each step (see the module docstring).
+class MirrorCallback:
+    """Mirror one campaign into MLflow as it runs (see the module docstring).
 
     Args:
         tracking: The config's tracking section.
@@ -56,9 +59,13 @@ class MirrorHook:
         background: Sync in a background thread (False: in the caller's thread).
         retry_after_s: First wait after a failed sync; doubles up to ``max_retry_after_s``.
         max_retry_after_s: Longest wait between attempts.
-        final_wait_s: How long a final step waits for a background sync still running.
+        final_wait_s: How long ``on_finish`` waits for a background sync still running.
         mirror: A mirror to use instead of a new :class:`MlflowMirror`.
+        clock: Monotonic seconds (tests pass their own to step through the back-off).
     """
+
+    #: A tracking failure never stops a campaign (it is reported, and ``sync`` catches up).
+    raise_errors: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -70,6 +77,7 @@ class MirrorHook:
         max_retry_after_s: float = 300.0,
         final_wait_s: float = 120.0,
         mirror: MlflowMirror | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if mirror is None:
             from optloop.tracking.mirror import MlflowMirror
@@ -81,6 +89,7 @@ class MirrorHook:
         self.max_retry_after_s = max_retry_after_s
         self.final_wait_s = final_wait_s
         self.last_report: SyncReport | None = None
+        self._clock = clock
         self._synced: tuple[Any, ...] | None = None
         self._wait = retry_after_s
         self._next_try = 0.0
@@ -88,25 +97,37 @@ class MirrorHook:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def __call__(self, campaign: Any) -> SyncReport | None:
-        """Mirror after a step of ``campaign`` (see :meth:`step`)."""
-        return self.step(campaign.store, campaign.config)
+    # --- campaign events --------------------------------------------------------------------
+
+    def on_step(self, campaign: _Campaign, progress: object) -> None:
+        """Start a background sync if the store changed since the last one."""
+        self.step(campaign.store, campaign.config)
+
+    def on_trial_finished(self, campaign: _Campaign, trial: object) -> None:
+        """Do nothing: the next step mirrors the finished trial with the others."""
+
+    def on_finish(self, campaign: _Campaign, progress: object) -> None:
+        """Finish the mirror in the caller's thread; the outcome is in ``last_report``."""
+        self.step(campaign.store, campaign.config, final=True)
+
+    # --- the work ---------------------------------------------------------------------------
 
     def step(
         self, store: CampaignStore, config: CampaignConfig, *, final: bool = False
     ) -> SyncReport | None:
         """Start a sync if the store changed; with ``final``, finish the mirror now.
 
-        Returns the report of a sync run in this call, else None.
+        Returns the report of a sync run in this call (always one for ``final``), else None.
         """
         if final:
             with self._lock:
                 self.wait(self.final_wait_s)
                 if self._thread is not None and self._thread.is_alive():
-                    return SyncReport(
+                    self.last_report = SyncReport(
                         tracking_uri=display_uri(self.mirror.uri), error=(
                             f"a sync is still running after {self.final_wait_s:.0f} s (slow "
                             "server?); `optloop sync CONFIG` catches up"))
+                    return self.last_report
                 fp = _fingerprint(store)
                 if fp == self._synced and self.last_report is not None and self.last_report.ok:
                     return self.last_report
@@ -115,7 +136,7 @@ class MirrorHook:
             if self._thread is not None and self._thread.is_alive():
                 return None
             fp = _fingerprint(store)
-            if fp == self._synced or time.monotonic() < self._next_try:
+            if fp == self._synced or self._clock() < self._next_try:
                 return None
             if not self.background:
                 return self._run(store, config, fp)
@@ -145,7 +166,7 @@ class MirrorHook:
                 self._warned = False
         else:
             self._synced = None
-            self._next_try = time.monotonic() + self._wait
+            self._next_try = self._clock() + self._wait
             if not self._warned:
                 log.warning(
                     "%s; the campaign goes on (the store keeps everything) and the mirror "
@@ -157,26 +178,15 @@ class MirrorHook:
         return report
 
 
-_HOOKS: weakref.WeakKeyDictionary[Any, MirrorHook] = weakref.WeakKeyDictionary()
-_HOOKS_LOCK = threading.Lock()
+def mirror_callbacks(
+    config: CampaignConfig, *, no_tracking: bool = False
+) -> list[MirrorCallback]:
+    """Return the callbacks that mirror a campaign run by the CLI: one, or none when off.
 
-
-def mirror_after_step(campaign: Any, *, final: bool = False) -> SyncReport | None:
-    """Mirror ``campaign``'s store to MLflow after a step; call it from ``run`` and ``tick``.
-
-    Cheap when nothing changed; syncs in the background otherwise; never raises for
-    tracking problems. Call with ``final=True`` once before the campaign's lock is released
-    (end of ``run``, end of each ``tick``) to finish the mirror in the caller's thread.
-
-    Returns:
-        The report of a sync run in this call (always for ``final``), else None; None too
-        when ``OPTLOOP_TRACKING`` switches tracking off.
+    Args:
+        config: The campaign's config (``tracking.enabled: false``: no mirror).
+        no_tracking: The CLI's ``--no-tracking`` flag.
     """
-    if not tracking_enabled():
-        return None
-    with _HOOKS_LOCK:
-        hook = _HOOKS.get(campaign)
-        if hook is None:
-            hook = MirrorHook(campaign.config.tracking, campaign.config.name)
-            _HOOKS[campaign] = hook
-    return hook.step(campaign.store, campaign.config, final=final)
+    if no_tracking or not config.tracking.enabled:
+        return []
+    return [MirrorCallback(config.tracking, config.name)]

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from optloop import __version__
-from optloop.campaign.analysis import feasible_completed
+from optloop.analysis import feasible_completed
 from optloop.config.models import CampaignConfig
 from optloop.space import Design, claims_practised, derive
 from optloop.store import TERMINAL, Trial, TrialStatus

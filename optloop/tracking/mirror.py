@@ -31,8 +31,8 @@ from optloop.tracking.connection import (
     artifact_root_uri,
     check_reachable,
     display_uri,
-    http_limits,
     resolve_tracking_uri,
+    set_http_limits,
 )
 from optloop.tracking.state import ChildState, MirrorState, SyncReport
 from optloop.tracking.writes import log_batch, log_cycling, log_report_files
@@ -69,6 +69,8 @@ class MlflowMirror:
         self.uri = resolve_tracking_uri(tracking)
         self.timeout_s = timeout_s
         self.retries = retries
+        # Here, in the thread that builds the mirror: a sync never changes the environment.
+        set_http_limits(timeout_s, retries)
         self._client: Any = None
         self._state: MirrorState | None = None
 
@@ -84,9 +86,8 @@ class MlflowMirror:
         report = SyncReport(tracking_uri=display_uri(self.uri))
         t0 = time.perf_counter()
         try:
-            with http_limits(self.timeout_s, self.retries):
-                check_reachable(self.uri, self.timeout_s)
-                self._sync(store, config, report)
+            check_reachable(self.uri, self.timeout_s)
+            self._sync(store, config, report)
             report.ok = True
         except Exception as exc:  # noqa: BLE001 - a tracking failure never stops a campaign
             self._state = None  # rediscover runs next time: the server may have changed
@@ -105,30 +106,29 @@ class MlflowMirror:
         report = SyncReport(tracking_uri=display_uri(self.uri))
         t0 = time.perf_counter()
         try:
-            with http_limits(self.timeout_s, self.retries):
-                check_reachable(self.uri, self.timeout_s)
-                if create:
-                    self._sync(store, config, report, completion_report=False)
-                    assert self._state is not None
-                    parent_id = self._state.parent_id
-                else:
-                    client = self.client()
-                    exp = client.get_experiment_by_name(self.experiment_name)
-                    found = self._find_parent(client, exp.experiment_id) if exp else None
-                    if found is None:
-                        raise RuntimeError(
-                            f"no parent run of campaign {self.campaign!r} in MLflow yet; run "
-                            "`optloop sync CONFIG` first"
-                        )
-                    parent_id = found.info.run_id
-                    report.experiment_id = exp.experiment_id
-                report.parent_run_id = parent_id
-                report.artifacts_logged += log_report_files(self.client(), parent_id, files)
-                report.report_logged = True
-                if create and self._state is not None:
-                    state = json.dumps(store.counts(), sort_keys=True)
-                    self.client().set_tag(parent_id, "optloop.report_state", state)
-                    self._state.parent_tags["optloop.report_state"] = state
+            check_reachable(self.uri, self.timeout_s)
+            if create:
+                self._sync(store, config, report, completion_report=False)
+                assert self._state is not None
+                parent_id = self._state.parent_id
+            else:
+                client = self.client()
+                exp = client.get_experiment_by_name(self.experiment_name)
+                found = self._find_parent(client, exp.experiment_id) if exp else None
+                if found is None:
+                    raise RuntimeError(
+                        f"no parent run of campaign {self.campaign!r} in MLflow yet; run "
+                        "`optloop sync CONFIG` first"
+                    )
+                parent_id = found.info.run_id
+                report.experiment_id = exp.experiment_id
+            report.parent_run_id = parent_id
+            report.artifacts_logged += log_report_files(self.client(), parent_id, files)
+            report.report_logged = True
+            if create and self._state is not None:
+                state = json.dumps(store.counts(), sort_keys=True)
+                self.client().set_tag(parent_id, "optloop.report_state", state)
+                self._state.parent_tags["optloop.report_state"] = state
             report.ok = True
         except Exception as exc:  # noqa: BLE001 - tracking failures are reported, not raised
             self._state = None

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from optloop.campaign.analysis import hypervolume
+from optloop.analysis import hypervolume
 from optloop.config.models import CampaignConfig
 from optloop.store import CampaignStore, Trial, TrialStatus
 from optloop.tracking import layout
@@ -43,7 +43,7 @@ def hypervolume_by_evaluations(st: MirrorState, trials: Sequence[Trial],
                                config: CampaignConfig) -> list[tuple[int, float, float]]:
     """Return ``(k, finished_at, hypervolume)`` after each finished evaluation, in order.
 
-    Like :func:`optloop.campaign.analysis.hypervolume_history`, but only prefixes not seen by
+    Like :func:`optloop.analysis.hypervolume_history`, but only prefixes not seen by
     an earlier sync are computed (a long campaign would otherwise cost quadratic time on
     every sync).
     """

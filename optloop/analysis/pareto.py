@@ -2,7 +2,8 @@
 
 Censored outcomes (a cycle life whose test stopped before 80 %) count at their lower bound:
 the front can only be under-, never over-stated. Trials that break an outcome constraint do
-not count.
+not count, nor do trials missing a constrained metric
+(:func:`~optloop.analysis.constraints.meets_constraints`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,11 @@ from botorch.utils.multi_objective.box_decompositions.dominated import (
 )
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
+from optloop.analysis.constraints import meets_constraints
 from optloop.config.models import Objective, OutcomeConstraint
 from optloop.store.trial import Trial, TrialStatus
 
 __all__ = ["feasible_completed", "hypervolume", "hypervolume_history", "pareto_trials"]
-
-
-def _satisfies(trial: Trial, constraints: Sequence[OutcomeConstraint]) -> bool:
-    for c in constraints:
-        v = trial.outcomes.get(c.metric)
-        if v is None:
-            return False
-        if (c.op == ">=" and v < c.value) or (c.op == "<=" and v > c.value):
-            return False
-    return True
 
 
 def feasible_completed(
@@ -42,7 +34,7 @@ def feasible_completed(
         for t in trials
         if t.status is TrialStatus.COMPLETED
         and all(o.name in t.outcomes for o in objectives)
-        and _satisfies(t, constraints)
+        and meets_constraints(t.outcomes, constraints)
     ]
 
 
