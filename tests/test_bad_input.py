@@ -234,3 +234,150 @@ def test_the_optimiser_leaves_out_implausible_stored_values(
         proposals, _ = opt.propose(obs, [], 1, iteration=1)
     assert len(proposals) == 1 and proposals[0].origin == "botorch"
     assert "cycle_life = 1e+308" in caplog.text and "cycle_life = -5.0" in caplog.text
+
+
+# --- 5. a refused run leaves nothing; unreadable or loosely typed input is refused -------------
+
+
+@pytest.mark.parametrize("name", ["pybam", "nosuchmod:Cls"])
+def test_a_refused_run_leaves_no_store_and_no_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default store goes under ./runs/
+    data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    data["evaluator"] = {"name": name}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = _invoke("run", cfg)
+    assert out.exit_code == 2, out.output
+    assert f"evaluator.name = {name!r}" in out.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["c.yaml"]
+
+
+def test_a_run_refused_after_opening_its_new_store_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refusal found only once the evaluator is built (its options) leaves nothing either."""
+    monkeypatch.chdir(tmp_path)
+    data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    data["evaluator"] = {"name": "toy_plugin:ToyPlugin", "options": {"polls": "many"}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = _invoke("run", cfg)
+    assert out.exit_code == 2, out.output
+    assert "failed in its constructor" in out.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["c.yaml"]
+
+
+def test_a_refused_run_keeps_an_existing_campaign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    data["evaluator"] = {"name": "toy_plugin:ToyPlugin", "options": {"polls": "many"}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    assert _invoke("ask", cfg, "-n", "1").exit_code == 0
+    out = _invoke("run", cfg)
+    assert out.exit_code == 2, out.output
+    assert _counts(cfg)["proposed"] == 1
+
+
+def test_a_binary_config_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    for cmd in ("validate", "run", "status"):
+        out = _invoke(cmd, cfg)
+        assert out.exit_code == 2, (cmd, out.output)
+        assert "not a text file" in out.output and "0x89" in out.output
+        assert "Traceback" not in out.output
+
+
+DESIGN: dict[str, Any] = {
+    "alloy_layer": {
+        "composition": {"Si": 1.0},
+        "thickness_um": 0.5,
+        "structure": "amorphous",
+        "method": "sputtering",
+        "conditions": {
+            "substrate_temperature_C": 100.0,
+            "power_density_W_cm2": 4.0,
+            "pressure_Pa": 0.5,
+        },
+    },
+    "carbon_layer": {"thickness_um": 40.0, "porosity": 0.35},
+    "cell": {"positive_electrode": "NMC811", "np_ratio": 1.15},
+}
+
+
+def _design(**alloy: Any) -> dict[str, Any]:
+    d = json.loads(json.dumps(DESIGN))
+    d["alloy_layer"].update(alloy)
+    return d
+
+
+def test_numeric_strings_in_a_design_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(_design(thickness_um="0.5")))
+    out = _invoke("space", "check", ROOT / "configs" / "quick.yaml", path)
+    assert out.exit_code == 2, out.output
+    assert "alloy_layer.thickness_um" in out.output and "'0.5'" in out.output
+
+
+# --- 6. evaluate refuses an infeasible design unless forced; messages name what is there -------
+
+
+def _evaluate(tmp_path: Path, design: dict[str, Any], *extra: str) -> Result:
+    data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    data["evaluator"] = {"name": "toy_plugin:ToyPlugin"}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(design))
+    return _invoke("evaluate", cfg, "--design", path, "--out", tmp_path / "out", *extra)
+
+
+def test_evaluate_scores_a_feasible_design(tmp_path: Path) -> None:
+    out = _evaluate(tmp_path, DESIGN)
+    assert out.exit_code == 0, out.output
+    assert "status: succeeded" in out.output and "forced" not in out.output
+
+
+def test_evaluate_refuses_amorphous_tin(tmp_path: Path) -> None:
+    amorphous_sn = _design(composition={"Sn": 1.0})
+    out = _evaluate(tmp_path, amorphous_sn)
+    assert out.exit_code == 1, out.output
+    assert "INFEASIBLE" in out.output and "[amorphous_reachable]" in out.output
+    assert "status:" not in out.output  # not evaluated
+    forced = _evaluate(tmp_path, amorphous_sn, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "forced (--force)" in forced.output and "status: succeeded" in forced.output
+    doc = json.loads(_evaluate(tmp_path, amorphous_sn, "--force", "--json").output)
+    assert doc["forced"] is True and doc["rule_violations"]
+
+
+def test_evaluate_refuses_a_positive_loading_under_the_limit(tmp_path: Path) -> None:
+    low = _design()
+    low["cell"] = {"positive_electrode": "NMC811", "positive_loading_mAh_cm2": 0.05}
+    out = _evaluate(tmp_path, low, "--json")
+    assert out.exit_code == 1, out.output
+    doc = json.loads(out.output)
+    assert doc["status"] == "infeasible"
+    balance = [v for v in doc["rule_violations"] if v.startswith("[cell_balance]")]
+    assert balance and "positive_loading_mAh_cm2 = 0.05" in balance[0]
+    # The design has no lithium layer: no message may blame one.
+    assert not any("lithium layer" in v or "Li excess" in v for v in doc["rule_violations"])
+
+
+def test_cell_balance_messages_name_only_layers_the_design_has() -> None:
+    from optloop.space import Design, check_design
+
+    space = config_from_dict(yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())).space
+    low = _design()
+    low["cell"] = {"positive_electrode": "NMC811", "positive_loading_mAh_cm2": 0.05}
+    messages = [v.message for v in check_design(Design.from_dict(low), space)]
+    assert any("positive_loading_mAh_cm2 = 0.05" in m for m in messages)
+    assert not any("lithium layer" in m or "Li excess" in m for m in messages), messages
+    with_li = dict(low, lithium_layer={"thickness_um": 5.0})
+    messages = [v.message for v in check_design(Design.from_dict(with_li), space)]
+    assert any("lithium layer" in m or "Li excess" in m for m in messages), messages

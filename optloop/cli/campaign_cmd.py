@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 
-from optloop.campaign import Campaign, Progress, Told
+from optloop.campaign import Campaign, Progress, Told, default_store_url
 from optloop.cli._format import echo_json, fmt, table
-from optloop.config import load_config
-from optloop.exceptions import OptloopError
+from optloop.config import CampaignConfig, load_config
+from optloop.evaluators.registry import available_evaluators, load_evaluator_class
+from optloop.exceptions import EvaluationError, OptloopError
 from optloop.space import Design
 
 __all__ = ["ask", "run", "status", "tell", "tick"]
@@ -48,21 +52,80 @@ def run(config: Path, budget: int | None) -> None:
     """Run the campaign's closed loop, resuming it if its store already exists.
 
     Proposes designs (Sobol, then BoTorch), evaluates them on the configured evaluator,
-    records every result in the campaign store, and prints progress as it goes.
+    records every result in the campaign store, and prints progress as it goes. A run
+    refused before it recorded anything leaves no store and no lock behind.
     """
     started = time.time()
-    with _open(config) as camp:
-        click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
-        done = camp.store.counts()
-        if any(done.values()):
-            click.echo(f"resuming: {done}")
-        final = camp.run(budget, progress=lambda p: click.echo(_progress_line(p, started)))
-        click.echo(_progress_line(final, started))
-        _print_front(camp.status())
-        click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
-        if "MLflow" in final.message:
-            click.echo(final.message.removeprefix("done; "))
-            click.echo(f"watch it in the MLflow UI: optloop ui {config}")
+    cfg = load_config(config)
+    _check_evaluator(cfg.evaluator.name)  # before any file exists
+    created = _files_a_new_store_creates(cfg)
+    try:
+        with Campaign(cfg) as camp:
+            click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
+            done = camp.store.counts()
+            if any(done.values()):
+                created = []  # an existing campaign: never remove anything of it
+                click.echo(f"resuming: {done}")
+            final = camp.run(budget, progress=lambda p: click.echo(_progress_line(p, started)))
+            click.echo(_progress_line(final, started))
+            _print_front(camp.status())
+            click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
+            if "MLflow" in final.message:
+                click.echo(final.message.removeprefix("done; "))
+                click.echo(f"watch it in the MLflow UI: optloop ui {config}")
+    except OptloopError:
+        _remove_if_empty(created, cfg.name)
+        raise
+
+
+def _check_evaluator(name: str) -> None:
+    """Refuse an evaluator that is not installed or does not load (nothing is built)."""
+    targets = available_evaluators()
+    if name not in targets and ":" not in name:
+        raise EvaluationError(
+            f"evaluator.name = {name!r} is not installed; available: {sorted(targets)} "
+            "(or give 'module:Class'; `optloop plugins` lists them with their status)"
+        )
+    try:
+        load_evaluator_class(targets.get(name, name))
+    except EvaluationError as exc:
+        raise EvaluationError(f"evaluator.name = {name!r} cannot be loaded: {exc}") from None
+
+
+def _files_a_new_store_creates(cfg: CampaignConfig) -> list[Path]:
+    """Return what opening the campaign's SQLite store would create (empty: it exists)."""
+    url = make_url(default_store_url(cfg))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return []  # a server database: only validation up front protects it
+    db = Path(url.database)
+    if db.exists():
+        return []
+    created = [db, *(Path(f"{db}{suffix}") for suffix in ("-wal", "-shm", "-journal"))]
+    created.append(Path(f"{db}.{cfg.name}.lock"))
+    folder = db.parent
+    while not folder.exists():  # folders made for the store, innermost first
+        created.append(folder)
+        folder = folder.parent
+    return created
+
+
+def _remove_if_empty(created: list[Path], campaign: str) -> None:
+    """Remove a store this run created, if it holds no trial (a refused run)."""
+    if not created:
+        return
+    with sqlite3.connect(created[0]) as conn:
+        try:
+            (n,) = conn.execute("SELECT count(*) FROM trials").fetchone()
+        except sqlite3.Error:
+            n = 0
+    if n:
+        return  # something was recorded: it is kept
+    for path in created:
+        if path.is_dir():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty
+        else:
+            path.unlink(missing_ok=True)
 
 
 @click.command()
