@@ -381,3 +381,11 @@ def test_cell_balance_messages_name_only_layers_the_design_has() -> None:
     with_li = dict(low, lithium_layer={"thickness_um": 5.0})
     messages = [v.message for v in check_design(Design.from_dict(with_li), space)]
     assert any("lithium layer" in m or "Li excess" in m for m in messages), messages
+
+
+def test_a_binary_design_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    out = _invoke("space", "check", ROOT / "configs" / "quick.yaml", path)
+    assert out.exit_code == 2, out.output
+    assert "cannot read JSON" in out.output and "Traceback" not in out.output
