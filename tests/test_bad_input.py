@@ -389,3 +389,39 @@ def test_a_binary_design_file_is_a_clear_error(tmp_path: Path) -> None:
     out = _invoke("space", "check", ROOT / "configs" / "quick.yaml", path)
     assert out.exit_code == 2, out.output
     assert "cannot read JSON" in out.output and "Traceback" not in out.output
+
+
+def test_tell_refuses_a_censoring_flag_that_is_not_a_boolean(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    (a,) = _ask(cfg, 1)
+    rec = _good(a)
+    rec["censored"] = {"cycle_life": "false"}  # bool("false") is True: never coerce it
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps([rec]))
+    out = _invoke("tell", cfg, results)
+    assert out.exit_code == 2, out.output
+    assert "censored.cycle_life = 'false'; need true or false" in out.output
+
+
+def test_tell_refuses_a_design_attached_twice(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    rec = {"design": DESIGN, "outcomes": {"cycle_life": 100, "areal_capacity_mAh_cm2": 1.0}}
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps([rec, rec]))
+    out = _invoke("tell", cfg, results)
+    assert out.exit_code == 2, out.output
+    assert "the same design is attached twice" in out.output
+    assert _counts(cfg)["completed"] == 0
+
+
+def test_a_refused_tick_leaves_no_store_and_no_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    data["evaluator"] = {"name": "toy_plugin:ToyPlugin", "options": {"polls": "many"}}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    out = _invoke("tick", cfg)
+    assert out.exit_code == 2, out.output
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["c.yaml"]

@@ -228,14 +228,15 @@ class Campaign:
         """Record a trial's result: an evaluator's result or a mapping of metric values.
 
         Raises:
-            OptloopError: for unknown metrics, non-finite values, a missing objective, or a
-                trial that is already finished (nothing recorded is changed).
+            OptloopError: for unknown metrics, values outside their physical range, a
+                missing objective, a censoring flag that is not a boolean, or a trial that is
+                already finished (nothing recorded is changed).
         """
         if isinstance(result, EvaluationResult):
             return self._record(trial_id, result)
         design = self.store.get(trial_id).design
         outcomes = self._check_outcomes(dict(result), f"trial {trial_id}", design)
-        flags = {k: bool(v) for k, v in (censored or {}).items()}
+        flags = self._check_censored(censored, outcomes, f"trial {trial_id}")
         res = EvaluationResult(state=JobState.SUCCEEDED, metrics=outcomes, censored=flags)
         return self._record(trial_id, res)
 
@@ -280,6 +281,24 @@ class Campaign:
             raise OptloopError(f"{where}: " + "; ".join(problems))
         return clean
 
+    @staticmethod
+    def _check_censored(
+        censored: Mapping[str, Any] | None, outcomes: Mapping[str, Any], where: str
+    ) -> dict[str, bool]:
+        """Return the censoring flags, refusing non-booleans and metrics without a value."""
+        flags: dict[str, bool] = {}
+        problems = []
+        for k, v in (censored or {}).items():
+            if not isinstance(v, bool):
+                problems.append(f"censored.{k} = {v!r}; need true or false")
+            elif k not in outcomes:
+                problems.append(f"censored.{k} = {v!r} but the outcomes give no {k}")
+            else:
+                flags[k] = v
+        if problems:
+            raise OptloopError(f"{where}: " + "; ".join(problems))
+        return flags
+
     def tell_batch(self, entries: Sequence[Told]) -> list[Trial]:
         """Record many results at once: every entry is checked, then all are stored together.
 
@@ -297,12 +316,20 @@ class Campaign:
             raise OptloopError("no results given (need at least one record)")
         problems: list[str] = []
         seen: dict[int, str] = {}
+        seen_designs: dict[str, str] = {}
         moves: list[tuple[int, TrialStatus, str | None, dict[str, Any]]] = []
         new: list[dict[str, Any]] = []
         order: list[tuple[str, int]] = []
         for e in entries:
             try:
                 if e.design is not None:
+                    key = e.design.key()
+                    if key in seen_designs:
+                        raise OptloopError(
+                            f"{e.where}: the same design is attached twice (also in "
+                            f"{seen_designs[key]}); give each design once"
+                        )
+                    seen_designs[key] = e.where
                     new.append(
                         self._attach_row(
                             e.design, e.outcomes, e.censored, "attached by hand", e.where
@@ -328,7 +355,7 @@ class Campaign:
                     moves.append((e.trial, TrialStatus.FAILED, why, {"reason": why}))
                 else:
                     clean = self._check_outcomes(dict(e.outcomes), e.where, trial.design)
-                    flags = {k: bool(v) for k, v in (e.censored or {}).items()}
+                    flags = self._check_censored(e.censored, clean, e.where)
                     res = EvaluationResult(state=JobState.SUCCEEDED, metrics=clean, censored=flags)
                     moves.append((e.trial, *self._transition_for(trial, res)))
                 order.append(("moved", len(moves) - 1))
@@ -399,6 +426,7 @@ class Campaign:
     ) -> dict[str, Any]:
         self.space.encode(design)  # raises if the design cannot be represented at all
         clean = self._check_outcomes(dict(outcomes), where, design)
+        flags = self._check_censored(censored, clean, where)
         violations = [str(v) for v in self.space.violations(design)]
         return {
             "design": design,
@@ -406,7 +434,7 @@ class Campaign:
             "status": TrialStatus.COMPLETED,
             "iteration": self.store.next_iteration(),
             "outcomes": clean,
-            "censored": {k: bool(v) for k, v in (censored or {}).items()},
+            "censored": flags,
             "metadata": {"note": note, "rule_violations": violations},
             "message": note,
         }

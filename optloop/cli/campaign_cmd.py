@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,24 +58,33 @@ def run(config: Path, budget: int | None) -> None:
     """
     started = time.time()
     cfg = load_config(config)
-    _check_evaluator(cfg.evaluator.name)  # before any file exists
+    with _refused_leaves_nothing(cfg), Campaign(cfg) as camp:
+        click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
+        done = camp.store.counts()
+        if any(done.values()):
+            click.echo(f"resuming: {done}")
+        final = camp.run(budget, progress=lambda p: click.echo(_progress_line(p, started)))
+        click.echo(_progress_line(final, started))
+        _print_front(camp.status())
+        click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
+        if "MLflow" in final.message:
+            click.echo(final.message.removeprefix("done; "))
+            click.echo(f"watch it in the MLflow UI: optloop ui {config}")
+
+
+@contextlib.contextmanager
+def _refused_leaves_nothing(cfg: CampaignConfig) -> Iterator[None]:
+    """Check what can be checked before any file exists; undo a new store if refused later.
+
+    A store this command created is removed again when the command fails with an
+    :class:`OptloopError` before recording any trial; an existing store is never touched.
+    """
+    _check_evaluator(cfg.evaluator.name)
     created = _files_a_new_store_creates(cfg)
     try:
-        with Campaign(cfg) as camp:
-            click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
-            done = camp.store.counts()
-            if any(done.values()):
-                created = []  # an existing campaign: never remove anything of it
-                click.echo(f"resuming: {done}")
-            final = camp.run(budget, progress=lambda p: click.echo(_progress_line(p, started)))
-            click.echo(_progress_line(final, started))
-            _print_front(camp.status())
-            click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
-            if "MLflow" in final.message:
-                click.echo(final.message.removeprefix("done; "))
-                click.echo(f"watch it in the MLflow UI: optloop ui {config}")
+        yield
     except OptloopError:
-        _remove_if_empty(created, cfg.name)
+        _remove_if_empty(created)
         raise
 
 
@@ -109,17 +119,18 @@ def _files_a_new_store_creates(cfg: CampaignConfig) -> list[Path]:
     return created
 
 
-def _remove_if_empty(created: list[Path], campaign: str) -> None:
+def _remove_if_empty(created: list[Path]) -> None:
     """Remove a store this run created, if it holds no trial (a refused run)."""
     if not created:
         return
-    with sqlite3.connect(created[0]) as conn:
-        try:
-            (n,) = conn.execute("SELECT count(*) FROM trials").fetchone()
-        except sqlite3.Error:
-            n = 0
-    if n:
-        return  # something was recorded: it is kept
+    if created[0].exists():
+        with contextlib.closing(sqlite3.connect(created[0])) as conn:
+            try:
+                (n,) = conn.execute("SELECT count(*) FROM trials").fetchone()
+            except sqlite3.Error:
+                n = 0
+        if n:
+            return  # something was recorded: it is kept
     for path in created:
         if path.is_dir():
             with contextlib.suppress(OSError):
@@ -287,7 +298,8 @@ def tick(config: Path) -> None:
     submitted (its workers cannot outlive the process).
     """
     started = time.time()
-    with _open(config) as camp:
+    cfg = load_config(config)
+    with _refused_leaves_nothing(cfg), Campaign(cfg) as camp:
         p = camp.tick()
         click.echo(_progress_line(p, started))
 
