@@ -193,3 +193,14 @@ def test_a_campaign_proposes_despite_a_lock_left_by_a_killed_compile(tmp_path: P
     assert "proposed botorch" in done.stdout
     assert "removed a stale compile lock" in done.stderr
     assert not baton.exists()
+
+
+def test_an_unusable_build_folder_falls_back_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    status = kernel.ensure_fused_kernel(
+        build_dir=blocker / kernel.EXTENSION, load=lambda: pytest.fail("must not load")
+    )
+    assert status == "fallback" and "build folder is not usable" in caplog.text

@@ -112,11 +112,14 @@ def ensure_fused_kernel(
     global _status
     if _status is not None:
         return _status
-    folder = build_dir or _build_directory()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder = build_dir or _build_directory()
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:  # e.g. a read-only cache: BoTorch could not compile there either
+        return _fallback(f"its build folder is not usable ({exc})")
     baton = folder / "lock"
     deadline = monotonic() + wait_s
-    fd = os.open(folder, os.O_RDONLY)
     try:
         while True:  # our own lock first: the kernel drops it if its holder is killed
             try:

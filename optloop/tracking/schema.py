@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import sqlite3
@@ -60,6 +61,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
+@functools.cache
 def _head_revision() -> str:
     from mlflow.store.db.utils import _get_latest_schema_revision
 
