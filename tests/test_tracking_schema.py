@@ -93,3 +93,47 @@ def test_a_half_migrated_store_with_runs_is_never_discarded(tmp_path: Path) -> N
     with pytest.raises(TrackingStoreError, match=r"holds 1 run\(s\).*mlflow db upgrade"):
         prepare_tracking_store(uri)
     assert db.read_bytes() == before
+
+
+def test_a_sigkill_during_the_first_setup_never_leaves_a_half_made_store(tmp_path: Path) -> None:
+    """A real kill, at whatever instant the migration has reached (bounded waits only)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    code = (
+        "import sys\nfrom optloop.tracking.schema import prepare_tracking_store\n"
+        "prepare_tracking_store(sys.argv[1])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    child = subprocess.Popen([sys.executable, "-c", code, uri], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("mlflow.db.building-*")) and child.poll() is None:
+            assert time.monotonic() < deadline, "the set-up never started"
+            time.sleep(0.05)
+        building = [
+            p for p in tmp_path.glob("mlflow.db.building-*") if p.name.split("-")[-1].isdigit()
+        ]
+        while building and building[0].exists() and building[0].stat().st_size < 300_000:
+            if time.monotonic() > deadline or child.poll() is not None:
+                break
+            time.sleep(0.05)  # let some migrations run: the kill lands mid-migration
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    # Killed mid-way, the store is absent (never half-made); finished first, it is complete.
+    assert not db.exists() or prepare_tracking_store(uri) is None
+    prepare_tracking_store(uri)
+    with sqlite3.connect(db) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        (version,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert "runs" in names and not any(n.startswith("_alembic_tmp_") for n in names)
+    from optloop.tracking.schema import _head_revision
+
+    assert version == _head_revision()
+    assert not list(tmp_path.glob("*.building-*"))
