@@ -1,7 +1,7 @@
 """The closed loop: a :class:`Campaign` with ask, tell, run and tick."""
 
 from optloop.analysis import hypervolume, hypervolume_history, pareto_trials
-from optloop.campaign.campaign import Campaign, Progress, default_store_url
+from optloop.campaign.campaign import Campaign, Progress, Told, default_store_url
 from optloop.campaign.events import Callback, CampaignCallback
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Campaign",
     "CampaignCallback",
     "Progress",
+    "Told",
     "default_store_url",
     "hypervolume",
     "hypervolume_history",

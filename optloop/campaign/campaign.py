@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,12 @@ from optloop.exceptions import (
     EvaluatorUnavailableError,
     OptloopError,
 )
-from optloop.objectives import METRICS
+from optloop.objectives import CAPACITY_MARGIN, METRICS, check_metric
 from optloop.optimiser import Observation, Optimiser
-from optloop.space import Design, DesignSpace
+from optloop.space import Design, DesignSpace, derive
 from optloop.store import TERMINAL, CampaignStore, Trial, TrialStatus
 
-__all__ = ["Campaign", "Progress", "default_store_url"]
+__all__ = ["Campaign", "Progress", "Told", "default_store_url"]
 
 log = logging.getLogger("optloop.campaign")
 
@@ -67,6 +67,23 @@ class Progress:
     def finished(self) -> int:
         """Return completed plus failed trials (what counts against the budget)."""
         return self.counts["completed"] + self.counts["failed"]
+
+
+@dataclass(frozen=True)
+class Told:
+    """One result for :meth:`Campaign.tell_batch`: a trial's outcomes or failure, or a design.
+
+    Give ``trial`` with ``outcomes`` (and ``censored``) or with ``failed`` (the reason), or
+    ``design`` with ``outcomes`` to attach a chemist's own design. ``where`` names the
+    record in messages (e.g. ``results.csv row 3``).
+    """
+
+    where: str
+    trial: int | None = None
+    design: Design | None = None
+    outcomes: Mapping[str, Any] = field(default_factory=dict)
+    censored: Mapping[str, bool] | None = None
+    failed: str | None = None
 
 
 class Campaign:
@@ -219,66 +236,178 @@ class Campaign:
         """Record a trial's result: an evaluator's result or a mapping of metric values.
 
         Raises:
-            OptloopError: for unknown metrics, non-finite values, a missing objective, or a
-                trial that is already finished (nothing recorded is changed).
+            OptloopError: for unknown metrics, values outside their physical range, a
+                missing objective, a censoring flag that is not a boolean, or a trial that is
+                already finished (nothing recorded is changed).
         """
         if isinstance(result, EvaluationResult):
             return self._record(trial_id, result)
-        outcomes = self._check_outcomes(dict(result), f"trial {trial_id}")
-        flags = {k: bool(v) for k, v in (censored or {}).items()}
+        design = self.store.get(trial_id).design
+        outcomes = self._check_outcomes(dict(result), f"trial {trial_id}", design)
+        flags = self._check_censored(censored, outcomes, f"trial {trial_id}")
         res = EvaluationResult(state=JobState.SUCCEEDED, metrics=outcomes, censored=flags)
         return self._record(trial_id, res)
 
-    def _check_outcomes(self, outcomes: dict[str, Any], where: str) -> dict[str, float]:
+    def _check_outcomes(
+        self, outcomes: dict[str, Any], where: str, design: Design | None = None
+    ) -> dict[str, float]:
+        """Return the outcomes as floats, or raise naming every implausible value.
+
+        Each metric must lie in its physical range (:data:`optloop.objectives.METRICS`); with
+        the design known, the areal capacity is also bounded by its positive loading.
+        """
         bad = sorted(set(outcomes) - set(METRICS))
         if bad:
             raise OptloopError(f"{where}: unknown metric(s) {bad}; known: {sorted(METRICS)}")
         clean: dict[str, float] = {}
+        problems: list[str] = []
         for k, v in outcomes.items():
+            if isinstance(v, bool):  # float(True) == 1.0: a JSON true is not a measurement
+                problems.append(f"{k} = {v!r} is not a number")
+                continue
             try:
                 clean[k] = float(v)
             except (TypeError, ValueError):
-                raise OptloopError(f"{where}: {k} = {v!r} is not a number") from None
-            if not math.isfinite(clean[k]):
-                raise OptloopError(f"{where}: {k} = {v!r}; need a finite number")
-        missing = [o.name for o in self.config.objectives if o.name not in clean]
+                problems.append(f"{k} = {v!r} is not a number")
+                continue
+            why = check_metric(k, clean[k])
+            if why:
+                problems.append(why)
+        areal = clean.get("areal_capacity_mAh_cm2")
+        if design is not None and areal is not None and math.isfinite(areal):
+            limit = CAPACITY_MARGIN * derive(design).positive_loading_mAh_cm2
+            if areal > limit:
+                problems.append(
+                    f"areal_capacity_mAh_cm2 = {areal:g} mAh/cm^2 exceeds {limit:.3g} mAh/cm^2 "
+                    f"({CAPACITY_MARGIN:g} x the design's positive loading: a full cell cannot "
+                    "deliver more than its positive holds)"
+                )
+        missing = [o.name for o in self.config.objectives if o.name not in outcomes]
         if missing:
-            raise OptloopError(f"{where}: objective(s) {missing} missing from the outcomes")
+            problems.append(f"objective(s) {missing} missing from the outcomes")
+        if problems:
+            raise OptloopError(f"{where}: " + "; ".join(problems))
         return clean
 
+    @staticmethod
+    def _check_censored(
+        censored: Mapping[str, Any] | None, outcomes: Mapping[str, Any], where: str
+    ) -> dict[str, bool]:
+        """Return the censoring flags, refusing non-booleans and metrics without a value."""
+        flags: dict[str, bool] = {}
+        problems = []
+        for k, v in (censored or {}).items():
+            if not isinstance(v, bool):
+                problems.append(f"censored.{k} = {v!r}; need true or false")
+            elif k not in outcomes:
+                problems.append(f"censored.{k} = {v!r} but the outcomes give no {k}")
+            else:
+                flags[k] = v
+        if problems:
+            raise OptloopError(f"{where}: " + "; ".join(problems))
+        return flags
+
+    def tell_batch(self, entries: Sequence[Told]) -> list[Trial]:
+        """Record many results at once: every entry is checked, then all are stored together.
+
+        Duplicated trials, unknown or finished trials, implausible values and malformed
+        designs are all reported in one error, and then nothing is stored; otherwise every
+        entry is stored in one store transaction (a kill leaves all or none).
+
+        Returns:
+            The stored trials, in the order of ``entries``.
+
+        Raises:
+            OptloopError: listing every problem found (nothing recorded is changed).
+        """
+        if not entries:
+            raise OptloopError("no results given (need at least one record)")
+        problems: list[str] = []
+        seen: dict[int, str] = {}
+        seen_designs: dict[str, str] = {}
+        moves: list[tuple[int, TrialStatus, str | None, dict[str, Any]]] = []
+        new: list[dict[str, Any]] = []
+        order: list[tuple[str, int]] = []
+        for e in entries:
+            try:
+                if e.design is not None:
+                    key = e.design.key()
+                    if key in seen_designs:
+                        raise OptloopError(
+                            f"{e.where}: the same design is attached twice (also in "
+                            f"{seen_designs[key]}); give each design once"
+                        )
+                    seen_designs[key] = e.where
+                    new.append(
+                        self._attach_row(
+                            e.design, e.outcomes, e.censored, "attached by hand", e.where
+                        )
+                    )
+                    order.append(("new", len(new) - 1))
+                    continue
+                if e.trial is None:
+                    raise OptloopError(f"{e.where}: give a trial id or a design")
+                if e.trial in seen:
+                    raise OptloopError(
+                        f"{e.where}: trial {e.trial} is given twice (also in {seen[e.trial]}); "
+                        "give each trial once"
+                    )
+                seen[e.trial] = e.where
+                trial = self.store.get(e.trial)
+                if trial.status not in ACTIVE:
+                    raise OptloopError(
+                        f"{e.where}: trial {e.trial} is already {trial.status.value}"
+                    )
+                if e.failed is not None:
+                    why = str(e.failed)
+                    moves.append((e.trial, TrialStatus.FAILED, why, {"reason": why}))
+                else:
+                    clean = self._check_outcomes(dict(e.outcomes), e.where, trial.design)
+                    flags = self._check_censored(e.censored, clean, e.where)
+                    res = EvaluationResult(state=JobState.SUCCEEDED, metrics=clean, censored=flags)
+                    moves.append((e.trial, *self._transition_for(trial, res)))
+                order.append(("moved", len(moves) - 1))
+            except (ValueError, OptloopError) as exc:
+                text = str(exc)
+                problems.append(text if text.startswith(e.where) else f"{e.where}: {text}")
+        if problems:
+            raise OptloopError("nothing recorded:\n" + "\n".join(f"  - {p}" for p in problems))
+        moved, added = self.store.record_batch(moves, new)
+        return [moved[i] if kind == "moved" else added[i] for kind, i in order]
+
     def _record(self, trial_id: int, result: EvaluationResult) -> Trial:
-        kept = self.store.get(trial_id).metadata  # the campaign's own notes (lost cells...)
+        to, message, values = self._transition_for(self.store.get(trial_id), result)
+        return self.store.transition(trial_id, to, message, **values)
+
+    def _transition_for(
+        self, trial: Trial, result: EvaluationResult
+    ) -> tuple[TrialStatus, str | None, dict[str, Any]]:
+        """Return the store transition that records ``result`` on ``trial``."""
         common: dict[str, Any] = {
             "bdf_path": result.bdf_path,
-            "metadata": {**kept, **result.metadata},
+            # The campaign's own notes (lost cells...) stay beside the evaluator's.
+            "metadata": {**trial.metadata, **result.metadata},
         }
         if result.state is JobState.SUCCEEDED:
-            return self.store.transition(
-                trial_id,
+            return (
                 TrialStatus.COMPLETED,
                 "result recorded",
-                outcomes=result.metrics,
-                censored=result.censored,
-                **common,
+                {"outcomes": result.metrics, "censored": result.censored, **common},
             )
         if result.state is JobState.CANCELLED:
-            return self.store.transition(
-                trial_id,
-                TrialStatus.ABANDONED,
-                result.reason or "cancelled",
-                reason=result.reason or "cancelled",
-                **common,
-            )
+            why = result.reason or "cancelled"
+            return TrialStatus.ABANDONED, why, {"reason": why, **common}
         if result.state in (JobState.FAILED, JobState.LOST):
-            return self.store.transition(
-                trial_id,
+            return (
                 TrialStatus.FAILED,
                 result.reason,
-                reason=f"{result.state.value}: {result.reason}",
-                outcomes=result.metrics,
-                **common,
+                {
+                    "reason": f"{result.state.value}: {result.reason}",
+                    "outcomes": result.metrics,
+                    **common,
+                },
             )
-        raise OptloopError(f"trial {trial_id}: result state {result.state.value} is not final")
+        raise OptloopError(f"trial {trial.id}: result state {result.state.value} is not final")
 
     def attach(
         self,
@@ -293,23 +422,30 @@ class Campaign:
         The design must fit the space's encoding; breaking a space rule (e.g. a thicker film
         than the campaign explores) is allowed and recorded in the trial's metadata.
         """
+        return self.store.add_trials([self._attach_row(design, outcomes, censored, note)])[0]
+
+    def _attach_row(
+        self,
+        design: Design,
+        outcomes: Mapping[str, float],
+        censored: Mapping[str, bool] | None,
+        note: str,
+        where: str = "attached design",
+    ) -> dict[str, Any]:
         self.space.encode(design)  # raises if the design cannot be represented at all
-        clean = self._check_outcomes(dict(outcomes), "attached design")
+        clean = self._check_outcomes(dict(outcomes), where, design)
+        flags = self._check_censored(censored, clean, where)
         violations = [str(v) for v in self.space.violations(design)]
-        return self.store.add_trials(
-            [
-                {
-                    "design": design,
-                    "origin": "manual",
-                    "status": TrialStatus.COMPLETED,
-                    "iteration": self.store.next_iteration(),
-                    "outcomes": clean,
-                    "censored": {k: bool(v) for k, v in (censored or {}).items()},
-                    "metadata": {"note": note, "rule_violations": violations},
-                    "message": note,
-                }
-            ]
-        )[0]
+        return {
+            "design": design,
+            "origin": "manual",
+            "status": TrialStatus.COMPLETED,
+            "iteration": self.store.next_iteration(),
+            "outcomes": clean,
+            "censored": flags,
+            "metadata": {"note": note, "rule_violations": violations},
+            "message": note,
+        }
 
     def abandon(self, trial_id: int, reason: str = "abandoned by hand") -> Trial:
         """Withdraw a proposed or running trial (its job is cancelled, best effort)."""

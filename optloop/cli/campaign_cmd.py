@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy.engine import make_url
 
-from optloop.campaign import Campaign, Progress
+from optloop.campaign import Campaign, Progress, Told, default_store_url
 from optloop.cli._format import echo_json, fmt, table
-from optloop.config import load_config
+from optloop.config import CampaignConfig, load_config
+from optloop.evaluators.registry import check_evaluator_config
 from optloop.exceptions import OptloopError
 from optloop.space import Design
-from optloop.store import TrialStatus
 
 if TYPE_CHECKING:
     from optloop.tracking import MirrorCallback
@@ -35,14 +40,17 @@ def _open(config: Path) -> Campaign:
     return Campaign(load_config(config))
 
 
-def _open_tracked(config: Path, no_tracking: bool) -> tuple[Campaign, MirrorCallback | None]:
-    """Open the campaign with the MLflow mirror attached unless switched off."""
+@contextlib.contextmanager
+def _open_tracked(
+    cfg: CampaignConfig, no_tracking: bool
+) -> Iterator[tuple[Campaign, MirrorCallback | None]]:
+    """Open the campaign with the MLflow mirror attached unless switched off; close it after."""
     # Looked up on the module when called, so a test can switch the CLI's mirror off.
     from optloop.tracking import hook
 
-    cfg = load_config(config)
     mirrors = hook.mirror_callbacks(cfg, no_tracking=no_tracking)
-    return Campaign(cfg, callbacks=mirrors), (mirrors[0] if mirrors else None)
+    with Campaign(cfg, callbacks=mirrors) as camp:
+        yield camp, (mirrors[0] if mirrors else None)
 
 
 def _mirror_line(mirror: MirrorCallback | None) -> str | None:
@@ -77,8 +85,8 @@ def run(config: Path, budget: int | None, no_tracking: bool) -> None:
     is mirrored into MLflow as it goes unless tracking is switched off.
     """
     started = time.time()
-    camp, mirror = _open_tracked(config, no_tracking)
-    with camp:
+    cfg = load_config(config)
+    with _refused_leaves_nothing(cfg), _open_tracked(cfg, no_tracking) as (camp, mirror):
         click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
         done = camp.store.counts()
         if any(done.values()):
@@ -91,6 +99,59 @@ def run(config: Path, budget: int | None, no_tracking: bool) -> None:
         if line is not None:
             click.echo(line)
             click.echo(f"watch it in the MLflow UI: optloop ui {config}")
+
+
+@contextlib.contextmanager
+def _refused_leaves_nothing(cfg: CampaignConfig) -> Iterator[None]:
+    """Check what can be checked before any file exists; undo a new store if refused later.
+
+    A store this command created is removed again when the command fails with an
+    :class:`OptloopError` before recording any trial; an existing store is never touched.
+    """
+    check_evaluator_config(cfg)
+    created = _files_a_new_store_creates(cfg)
+    try:
+        yield
+    except OptloopError:
+        _remove_if_empty(created)
+        raise
+
+
+def _files_a_new_store_creates(cfg: CampaignConfig) -> list[Path]:
+    """Return what opening the campaign's SQLite store would create (empty: it exists)."""
+    url = make_url(default_store_url(cfg))
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return []  # a server database: only validation up front protects it
+    db = Path(url.database)
+    if db.exists():
+        return []
+    created = [db, *(Path(f"{db}{suffix}") for suffix in ("-wal", "-shm", "-journal"))]
+    created.append(Path(f"{db}.{cfg.name}.lock"))
+    folder = db.parent
+    while not folder.exists():  # folders made for the store, innermost first
+        created.append(folder)
+        folder = folder.parent
+    return created
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    """Remove a store this run created, if it holds no trial (a refused run)."""
+    if not created:
+        return
+    if created[0].exists():
+        with contextlib.closing(sqlite3.connect(created[0])) as conn:
+            try:
+                (n,) = conn.execute("SELECT count(*) FROM trials").fetchone()
+            except sqlite3.Error:
+                n = 0
+        if n:
+            return  # something was recorded: it is kept
+    for path in created:
+        if path.is_dir():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty
+        else:
+            path.unlink(missing_ok=True)
 
 
 @click.command()
@@ -131,10 +192,17 @@ def ask(config: Path, n: int, as_json: bool) -> None:
 
 
 def _read_results(path: Path) -> list[dict[str, Any]]:
-    """Read a results file: JSON list of records, or CSV with a ``trial`` column."""
+    """Read a results file: JSON list of records, or CSV with a ``trial`` column.
+
+    Raises:
+        OptloopError: when the file cannot be read or decoded, or holds no record.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OptloopError(f"{path}: cannot read a UTF-8 results file: {exc}") from None
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
         out = []
         for i, row in enumerate(rows, start=2):
             rec: dict[str, Any] = {"row": i, "outcomes": {}, "censored": {}}
@@ -154,17 +222,45 @@ def _read_results(path: Path) -> list[dict[str, Any]]:
                 else:
                     rec["outcomes"][key] = value
             out.append(rec)
-        return out
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise OptloopError(f"{path}: cannot read JSON: {exc}") from None
-    records = data if isinstance(data, list) else [data]
-    for i, r in enumerate(records, start=1):
-        if not isinstance(r, dict):
-            raise OptloopError(f"{path} record #{i}: expected an object, got {r!r}")
-        r.setdefault("row", i)
+        records = out
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OptloopError(f"{path}: cannot read JSON: {exc}") from None
+        records = data if isinstance(data, list) else [data]
+        for i, r in enumerate(records, start=1):
+            if not isinstance(r, dict):
+                raise OptloopError(f"{path} record #{i}: expected an object, got {r!r}")
+            r.setdefault("row", i)
+    if not records:
+        raise OptloopError(f"{path}: holds 0 results; need at least 1 record")
     return records
+
+
+def _told(r: dict[str, Any], where: str) -> Told:
+    """Turn one record of a results file into a :class:`Told` (strict types)."""
+    if "design" in r:
+        return Told(
+            where=where,
+            design=Design.from_dict(r["design"]),
+            outcomes=dict(r.get("outcomes") or {}),
+            censored=r.get("censored"),
+        )
+    if "trial" not in r:
+        raise OptloopError(f"{where}: field 'trial' is missing (or give a 'design')")
+    raw = r["trial"]
+    try:
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ValueError
+        tid = int(raw)
+    except (TypeError, ValueError):
+        raise OptloopError(f"{where}: trial = {raw!r}; need a trial id (an integer)") from None
+    if "failed" in r:
+        return Told(where=where, trial=tid, failed=str(r["failed"]))
+    return Told(
+        where=where, trial=tid, outcomes=dict(r.get("outcomes") or {}), censored=r.get("censored")
+    )
 
 
 @click.command()
@@ -180,43 +276,31 @@ def tell(config: Path, results: Path) -> None:
     JSON: a list of {"trial": 3, "outcomes": {"cycle_life": 180, ...}, "censored":
     {"cycle_life": true}} or {"trial": 4, "failed": "cell shorted"} or {"design": {...},
     "outcomes": {...}}. CSV: a `trial` column, one column per metric, optional
-    `<metric>_censored` and `failed_reason`. Every record is checked before any is stored.
+    `<metric>_censored` and `failed_reason`. The whole file is checked first (each trial
+    once, every value within its metric's physical range); then every record is stored in
+    one transaction, or none is.
     """
     records = _read_results(results)
+    entries: list[Told] = []
+    problems: list[str] = []
+    for r in records:
+        where = f"{results} record {r['row']}"
+        try:
+            entries.append(_told(r, where))
+        except OptloopError as exc:
+            text = str(exc)
+            problems.append(text if text.startswith(where) else f"{where}: {text}")
+    if problems:
+        raise OptloopError("nothing recorded:\n" + "\n".join(f"  - {p}" for p in problems))
     with _open(config) as camp:
-        plan: list[tuple[str, Any, dict[str, Any]]] = []
-        problems = []
-        for r in records:
-            where = f"{results} record {r['row']}"
-            try:
-                if "design" in r:
-                    design = Design.from_dict(r["design"])
-                    camp._check_outcomes(dict(r.get("outcomes", {})), where)
-                    plan.append(("attach", design, r))
-                    continue
-                tid = int(r["trial"])
-                trial = camp.store.get(tid)
-                if trial.status not in (TrialStatus.PROPOSED, TrialStatus.RUNNING):
-                    raise OptloopError(f"{where}: trial {tid} is already {trial.status.value}")
-                if "failed" not in r:
-                    camp._check_outcomes(dict(r.get("outcomes", {})), where)
-                plan.append(("tell", tid, r))
-            except (KeyError, ValueError, OptloopError) as exc:
-                problems.append(f"{where}: {exc}" if not str(exc).startswith(where) else str(exc))
-        if problems:
-            raise OptloopError("nothing recorded:\n" + "\n".join(f"  - {p}" for p in problems))
-        for kind, target, r in plan:
-            if kind == "attach":
-                t = camp.attach(target, r.get("outcomes", {}), censored=r.get("censored"))
-                click.echo(f"attached trial {t.id}")
-            elif "failed" in r:
-                camp.store.transition(
-                    target, TrialStatus.FAILED, str(r["failed"]), reason=str(r["failed"])
-                )
-                click.echo(f"trial {target}: failed ({r['failed']})")
-            else:
-                t = camp.tell(target, r.get("outcomes", {}), censored=r.get("censored"))
-                click.echo(f"trial {t.id}: completed")
+        stored = camp.tell_batch(entries)
+    for e, t in zip(entries, stored, strict=True):
+        if e.design is not None:
+            click.echo(f"attached trial {t.id}")
+        elif e.failed is not None:
+            click.echo(f"trial {t.id}: failed ({e.failed})")
+        else:
+            click.echo(f"trial {t.id}: completed")
 
 
 @click.command()
@@ -231,8 +315,8 @@ def tick(config: Path, no_tracking: bool) -> None:
     the process).
     """
     started = time.time()
-    camp, _ = _open_tracked(config, no_tracking)
-    with camp:
+    cfg = load_config(config)
+    with _refused_leaves_nothing(cfg), _open_tracked(cfg, no_tracking) as (camp, _):
         p = camp.tick()
         click.echo(_progress_line(p, started))
 

@@ -69,11 +69,19 @@ def _copy_bdf(path: Path, out_dir: Path) -> str:
     help="Folder for a copy of the BDF file and the capacity-fade plot.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_json: bool) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Evaluate a design that breaks the space's rules (the output says it was forced).",
+)
+def evaluate(
+    config: Path, design_file: Path, fidelity: str, out_dir: Path, as_json: bool, force: bool
+) -> None:
     """Evaluate one design: print its metrics, write its BDF file and capacity-fade plot.
 
-    The design is checked against the campaign's space first (broken rules are listed,
-    the design is still evaluated). Exit code 1 when the evaluation failed.
+    The design is checked against the campaign's space first: an infeasible design is
+    refused (exit code 1, every broken rule named) unless --force is given. Exit code 1
+    also when the evaluation failed.
     """
     cfg = load_config(config)
     designs = read_designs(design_file)
@@ -81,6 +89,17 @@ def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_j
         raise OptloopError(f"{design_file}: holds {len(designs)} designs; give exactly one")
     design = designs[0]
     violations = DesignSpace(cfg.space).violations(design)
+    if violations and not force:
+        if as_json:
+            echo_json(
+                {"status": "infeasible", "rule_violations": [str(v) for v in violations]}
+            )
+        else:
+            click.echo("design is INFEASIBLE in the campaign's space; not evaluated:")
+            for v in violations:
+                click.echo(f"  - {v}")
+            click.echo("(give --force to evaluate it anyway)")
+        raise click.exceptions.Exit(1)
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluator = evaluator_for_config(cfg)  # the very evaluator `optloop run` builds
     try:
@@ -109,14 +128,17 @@ def evaluate(config: Path, design_file: Path, fidelity: str, out_dir: Path, as_j
         "metrics": result.metrics,
         "censored": result.censored,
         "rule_violations": [str(v) for v in violations],
+        "forced": bool(violations),
         "bdf_path": result.bdf_path,
         "capacity_fade_plot": str(plot) if plot else None,
     }
     if as_json:
         echo_json(doc)
     else:
+        if violations:
+            click.echo("forced (--force): evaluating a design that breaks the space's rules:")
         for v in violations:
-            click.echo(f"warning: outside the campaign's space: {v}")
+            click.echo(f"  - {v}")
         click.echo(f"status: {doc['status']}" + (f" ({result.reason})" if result.reason else ""))
         rows = []
         for name, unit in SHOWN:

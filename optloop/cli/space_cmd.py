@@ -198,7 +198,7 @@ def read_designs(path: Path) -> list[Design]:
     """
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DesignError([f"{path}: cannot read JSON: {exc}"]) from None
     if isinstance(data, dict) and "designs" in data:
         schema = data.get("schema")

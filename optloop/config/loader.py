@@ -35,13 +35,24 @@ def load_config(path: str | Path) -> CampaignConfig:
     """Read and validate a campaign config from a YAML file.
 
     Raises:
-        ConfigError: when the file is missing, is not YAML, or does not validate.
+        ConfigError: when the file is missing, unreadable, not UTF-8 text, not YAML, or
+            does not validate.
     """
     p = Path(path)
     if not p.is_file():
         raise ConfigError([f"file not found: {p}"], str(p))
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [
+                f"not a text file: byte {exc.object[exc.start]:#04x} at offset {exc.start} is "
+                "not UTF-8 (a config is a UTF-8 YAML text file)"
+            ],
+            str(p),
+        ) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read the file: {exc.strerror or exc}"], str(p)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

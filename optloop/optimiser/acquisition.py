@@ -43,6 +43,7 @@ from botorch.utils.multi_objective.box_decompositions.non_dominated import (
 from torch import Tensor
 
 from optloop.config.models import Objective, OutcomeConstraint
+from optloop.optimiser.kernel import ensure_fused_kernel
 from optloop.optimiser.surrogate import DTYPE, SUCCESS, FittedSurrogate
 
 __all__ = [
@@ -147,6 +148,7 @@ def build_acquisition(
         X_pending = None
     if len(objectives) > 1:
         ref = _ref_point(objectives)
+        ensure_fused_kernel()  # never let BoTorch wait forever on a stale compile lock
         return qLogNoisyExpectedHypervolumeImprovement(
             model=surrogate.model,
             ref_point=ref,

@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -45,6 +45,7 @@ from botorch.utils.sampling import manual_seed
 from optloop.analysis.constraints import meets_constraints
 from optloop.config.models import Objective, OutcomeConstraint
 from optloop.exceptions import InfeasibleDesignError
+from optloop.objectives import check_metric
 from optloop.optimiser.acquisition import (
     ConstraintSpec,
     Screen,
@@ -170,6 +171,22 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def _plausible(o: Observation) -> Observation:
+    """Return ``o`` without outcomes outside their metric's physical range (logged).
+
+    The store's front door (``tell``) refuses such values; this guards the models against any
+    that reach them another way (an old store, a plugin's bug): one ``1e308`` turns every GP
+    input into NaN and the campaign could never propose again.
+    """
+    bad = {k: why for k, v in o.outcomes.items() if (why := check_metric(k, v)) is not None}
+    if not bad:
+        return o
+    for why in bad.values():
+        log.warning("observation value left out of the models: %s", why)
+    kept = {k: v for k, v in o.outcomes.items() if k not in bad}
+    return replace(o, outcomes=kept, censored={k: c for k, c in o.censored.items() if k in kept})
 
 
 def _derive(*parts: int) -> int:
@@ -350,7 +367,7 @@ class Optimiser:
             except ValueError as exc:
                 log.warning("observation left out: its design cannot be encoded (%s)", exc)
                 continue
-            kept.append(o)
+            kept.append(_plausible(o))
             designs.append(o.design)
         X = np.stack(rows) if rows else np.zeros((0, self.features.dim))
         return _Data(designs, X, kept)

@@ -56,7 +56,8 @@ __all__ = [
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: a design file giving "0.5" (a string) for a number is refused, not coerced.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class AlloyLayer(_Frozen):

@@ -144,28 +144,60 @@ def _active(d: Design, _: DesignSpaceConfig) -> list[str]:
 
 
 def _balance(d: Design, space: DesignSpaceConfig) -> list[str]:
+    # Messages name only what the design has: no "lithium layer" on a design without one.
     p = derive(d)
+    li = d.lithium_layer is not None
     out = []
     if p.positive_loading_mAh_cm2 < MIN_POSITIVE_LOADING:
-        out.append(
-            f"positive loading would be {p.positive_loading_mAh_cm2:.3g} mAh/cm^2 (limit >= "
-            f"{MIN_POSITIVE_LOADING} mAh/cm^2): the lithium layer's excess "
-            f"{p.lithium_excess_mAh_cm2:.3g} mAh/cm^2 over-fills an anode of "
-            f"{p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 (plating hazard)"
+        given = d.cell.positive_loading_mAh_cm2 is not None
+        head = (
+            f"positive_loading_mAh_cm2 = {p.positive_loading_mAh_cm2:.3g} mAh/cm^2"
+            if given
+            else f"positive loading would be {p.positive_loading_mAh_cm2:.3g} mAh/cm^2"
         )
+        if li:
+            why = (
+                f": the lithium layer's excess {p.lithium_excess_mAh_cm2:.3g} mAh/cm^2 "
+                f"over-fills an anode of {p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 "
+                "(plating hazard)"
+            )
+        elif given:
+            why = ": too little to cycle a measurable cell"
+        else:
+            why = (
+                f": the anode's {p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 at "
+                f"np_ratio = {d.cell.np_ratio:g} leaves too little to cycle"
+            )
+        out.append(f"{head} (limit >= {MIN_POSITIVE_LOADING} mAh/cm^2){why}")
     elif p.first_cycle_efficiency_max <= MIN_CYCLABLE_FRACTION:
+        sources = [
+            name
+            for name, present in (
+                ("films", d.alloy_layer is not None),
+                ("graphite", d.carbon_layer is not None),
+                ("oxide", d.alloy_layer is not None and d.alloy_layer.oxygen_ratio > 0),
+            )
+            if present
+        ]
+        credit = (
+            f" less the lithium layer's {p.lithium_areal_capacity_mAh_cm2:.3g}" if li else ""
+        )
+        fix = "more lithium in the lithium layer" if li else "add a lithium layer"
+        if d.alloy_layer is not None and d.alloy_layer.oxygen_ratio > 0:
+            fix += " or less oxygen"
         out.append(
-            f"first-cycle lithium loss {p.irreversible_loss_mAh_cm2:.3g} mAh/cm^2 (films, "
-            f"graphite, oxide) less the lithium layer's {p.lithium_areal_capacity_mAh_cm2:.3g} "
-            f"leaves {100 * p.first_cycle_efficiency_max:.3g} % of the positive's "
+            f"first-cycle lithium loss {p.irreversible_loss_mAh_cm2:.3g} mAh/cm^2 "
+            f"({', '.join(sources)}){credit} leaves "
+            f"{100 * p.first_cycle_efficiency_max:.3g} % of the positive's "
             f"{p.positive_loading_mAh_cm2:.3g} mAh/cm^2 cyclable (limit > "
-            f"{100 * MIN_CYCLABLE_FRACTION:g} %): add a lithium layer or less oxygen"
+            f"{100 * MIN_CYCLABLE_FRACTION:g} %): {fix}"
         )
     if d.cell.positive_loading_mAh_cm2 is not None and p.np_ratio < space.cell.min_np_ratio:
+        excess = f" + Li excess {p.lithium_excess_mAh_cm2:.3g}" if li else ""
         out.append(
             f"N/P = {p.np_ratio:.3g} is below min_np_ratio = {space.cell.min_np_ratio:g} "
             f"(negative {p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 against positive "
-            f"{p.positive_loading_mAh_cm2:.3g} + Li excess {p.lithium_excess_mAh_cm2:.3g})"
+            f"{p.positive_loading_mAh_cm2:.3g}{excess})"
         )
     return out
 

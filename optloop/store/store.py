@@ -168,39 +168,39 @@ class CampaignStore:
 
     def add_trials(self, rows: Sequence[dict[str, Any]]) -> list[Trial]:
         """Insert new trials (status PROPOSED unless given) in one transaction."""
-        now = time.time()
-        ids = []
         with self.engine.begin() as conn:
-            for r in rows:
-                design: Design = r["design"]
-                status = TrialStatus(r.get("status", TrialStatus.PROPOSED))
-                values = {
-                    "campaign": self.campaign,
-                    "design": json.dumps(design.to_dict()),
-                    "design_key": design.key(),
-                    "status": status.value,
-                    "origin": r.get("origin", "manual"),
-                    "iteration": r.get("iteration", 0),
-                    "batch_index": r.get("batch_index", 0),
-                    "fidelity": r.get("fidelity", "full"),
-                    "attempts": 0,
-                    "predictions": json.dumps(r.get("predictions", {})),
-                    "acquisition_value": r.get("acquisition_value"),
-                    "outcomes": json.dumps(r.get("outcomes", {})),
-                    "censored": json.dumps(r.get("censored", {})),
-                    "reason": r.get("reason"),
-                    "metadata": json.dumps(r.get("metadata", {})),
-                    "proposed_at": now,
-                    "finished_at": now
-                    if status in (TrialStatus.COMPLETED, TrialStatus.FAILED)
-                    else None,
-                }
-                key = conn.execute(insert(_trials).values(**values)).inserted_primary_key
-                assert key is not None
-                tid = int(key[0])
-                ids.append(tid)
-                self._log(conn, tid, None, status, r.get("message", "created"))
+            ids = [self._insert(conn, r, time.time()) for r in rows]
         return [self.get(i) for i in ids]
+
+    def _insert(self, conn: Any, r: dict[str, Any], now: float) -> int:
+        design: Design = r["design"]
+        status = TrialStatus(r.get("status", TrialStatus.PROPOSED))
+        values = {
+            "campaign": self.campaign,
+            "design": json.dumps(design.to_dict()),
+            "design_key": design.key(),
+            "status": status.value,
+            "origin": r.get("origin", "manual"),
+            "iteration": r.get("iteration", 0),
+            "batch_index": r.get("batch_index", 0),
+            "fidelity": r.get("fidelity", "full"),
+            "attempts": 0,
+            "predictions": json.dumps(r.get("predictions", {})),
+            "acquisition_value": r.get("acquisition_value"),
+            "outcomes": json.dumps(r.get("outcomes", {})),
+            "censored": json.dumps(r.get("censored", {})),
+            "reason": r.get("reason"),
+            "metadata": json.dumps(r.get("metadata", {})),
+            "proposed_at": now,
+            "finished_at": now
+            if status in (TrialStatus.COMPLETED, TrialStatus.FAILED)
+            else None,
+        }
+        key = conn.execute(insert(_trials).values(**values)).inserted_primary_key
+        assert key is not None
+        tid = int(key[0])
+        self._log(conn, tid, None, status, r.get("message", "created"))
+        return tid
 
     def transition(
         self,
@@ -214,33 +214,67 @@ class CampaignStore:
         Raises:
             StoreError: for an unknown trial or a transition the lifecycle forbids.
         """
+        with self.engine.begin() as conn:
+            self._transition(conn, trial_id, to, message, values)
+        return self.get(trial_id)
+
+    def record_batch(
+        self,
+        transitions: Sequence[tuple[int, TrialStatus, str | None, dict[str, Any]]] = (),
+        new_trials: Sequence[dict[str, Any]] = (),
+    ) -> tuple[list[Trial], list[Trial]]:
+        """Apply transitions and insert new trials, all in ONE transaction: all or nothing.
+
+        Args:
+            transitions: ``(trial_id, to, message, values)`` as :meth:`transition` takes them.
+            new_trials: rows as :meth:`add_trials` takes them.
+
+        Returns:
+            The moved trials and the new trials, in the order given.
+
+        Raises:
+            StoreError: for an unknown trial or a forbidden transition (nothing is stored).
+        """
+        with self.engine.begin() as conn:
+            for trial_id, to, message, values in transitions:
+                self._transition(conn, trial_id, to, message, dict(values))
+            now = time.time()
+            ids = [self._insert(conn, r, now) for r in new_trials]
+        return [self.get(t[0]) for t in transitions], [self.get(i) for i in ids]
+
+    def _transition(
+        self,
+        conn: Any,
+        trial_id: int,
+        to: TrialStatus,
+        message: str | None,
+        values: dict[str, Any],
+    ) -> None:
         for key in ("predictions", "outcomes", "censored", "metadata"):
             if key in values:
                 values[key] = json.dumps(values[key])
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                select(_trials.c.status).where(
-                    (_trials.c.id == trial_id) & (_trials.c.campaign == self.campaign)
-                )
-            ).first()
-            if row is None:
-                raise StoreError(f"trial {trial_id} does not exist in campaign {self.campaign!r}")
-            current = TrialStatus(row.status)
-            if to not in TRANSITIONS[current]:
-                allowed = sorted(s.value for s in TRANSITIONS[current]) or ["none (final)"]
-                raise StoreError(
-                    f"trial {trial_id} is {current.value}; it cannot become {to.value} "
-                    f"(allowed: {', '.join(allowed)})"
-                )
-            if to in (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED):
-                values.setdefault("finished_at", time.time())
-            if to is TrialStatus.RUNNING and current is TrialStatus.PROPOSED:
-                values.setdefault("started_at", time.time())
-            conn.execute(
-                update(_trials).where(_trials.c.id == trial_id).values(status=to.value, **values)
+        row = conn.execute(
+            select(_trials.c.status).where(
+                (_trials.c.id == trial_id) & (_trials.c.campaign == self.campaign)
             )
-            self._log(conn, trial_id, current, to, message)
-        return self.get(trial_id)
+        ).first()
+        if row is None:
+            raise StoreError(f"trial {trial_id} does not exist in campaign {self.campaign!r}")
+        current = TrialStatus(row.status)
+        if to not in TRANSITIONS[current]:
+            allowed = sorted(s.value for s in TRANSITIONS[current]) or ["none (final)"]
+            raise StoreError(
+                f"trial {trial_id} is {current.value}; it cannot become {to.value} "
+                f"(allowed: {', '.join(allowed)})"
+            )
+        if to in (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED):
+            values.setdefault("finished_at", time.time())
+        if to is TrialStatus.RUNNING and current is TrialStatus.PROPOSED:
+            values.setdefault("started_at", time.time())
+        conn.execute(
+            update(_trials).where(_trials.c.id == trial_id).values(status=to.value, **values)
+        )
+        self._log(conn, trial_id, current, to, message)
 
     def _log(
         self, conn: Any, trial_id: int, frm: TrialStatus | None, to: TrialStatus, msg: str | None

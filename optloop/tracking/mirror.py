@@ -34,6 +34,7 @@ from optloop.tracking.connection import (
     resolve_tracking_uri,
     set_http_limits,
 )
+from optloop.tracking.schema import prepare_tracking_store
 from optloop.tracking.state import ChildState, MirrorState, SyncReport
 from optloop.tracking.writes import log_batch, log_cycling, log_report_files
 
@@ -141,6 +142,7 @@ class MlflowMirror:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
+            prepare_tracking_store(self.uri)  # a killed first set-up is never left half-made
             self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
