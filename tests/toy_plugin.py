@@ -36,3 +36,15 @@ class ToyPlugin(ToyEvaluator):
         self.options = opts
         self.context = context or EvaluatorContext()
         super().__init__(score, polls_to_finish=opts.polls, name="toy")
+
+
+class ExplodingPlugin(ToyPlugin):
+    """Valid options, but its constructor fails: a refusal found only once it is built."""
+
+    def __init__(
+        self,
+        options: ToyOptions | Mapping[str, Any] | None = None,
+        *,
+        context: EvaluatorContext | None = None,
+    ) -> None:
+        raise RuntimeError("the lab's cycler service refused the connection")
