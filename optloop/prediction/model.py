@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from botorch.models import SingleTaskGP
+from botorch.utils.sampling import manual_seed
 
 from optloop.data.metrics import CycleMetrics
 from optloop.optimiser.surrogate import MetricData, impute_censored
@@ -418,8 +419,8 @@ class CycleLifePredictor:
         y = np.asarray(targets)
         mask = np.asarray(censored, dtype=bool)
         Xs = self._scale(X)
-        with _one_thread():
-            torch.manual_seed(self.seed)
+        # Seeded for a reproducible fit; the caller's global torch RNG state is restored after.
+        with _one_thread(), manual_seed(self.seed):
             self.std_inflation = (
                 _cv_inflation(Xs, y, mask, self.interval, self.seed) if self.calibrate else 1.0
             )

@@ -77,12 +77,13 @@ def _fit_gp(X: np.ndarray, y: np.ndarray, seed: int) -> object:
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
+    from botorch.utils.sampling import manual_seed
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    torch.manual_seed(seed)
     Xt = torch.as_tensor(X, dtype=torch.float64)
     Yt = torch.as_tensor(y, dtype=torch.float64).reshape(-1, 1)
-    with warnings.catch_warnings():
+    # Seeded for a reproducible fit; the caller's global torch RNG state is restored after.
+    with manual_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore", InputDataWarning)
         warnings.simplefilter("ignore", OptimizationWarning)
         model = SingleTaskGP(Xt, Yt, outcome_transform=Standardize(m=1))
