@@ -43,7 +43,7 @@ import torch
 from botorch.models import SingleTaskGP
 from botorch.utils.sampling import manual_seed
 
-from optloop.data.metrics import CycleMetrics
+from optloop.data.metrics import CycleMetrics, end_of_life_cycle
 from optloop.optimiser.surrogate import MetricData, impute_censored
 from optloop.prediction.features import (
     FADE_FEATURES,
@@ -156,18 +156,6 @@ class Prediction:
             f"({self.interval:.0%} interval, {self.n_train} training cells)"
         )
         return f"at least {self.lower_cycles:.0f} cycles; {text}" if self.at_least else text
-
-
-def _first_crossing(
-    capacity_Ah: Sequence[float], reference_capacity_Ah: float | None, threshold: float
-) -> int | None:
-    """Return the first 1-based cycle with ``Q < threshold * Q_ref``, or None."""
-    if len(capacity_Ah) == 0:
-        return None
-    q = np.asarray(capacity_Ah, dtype=float)
-    q_ref = float(q[0]) if reference_capacity_Ah is None else float(reference_capacity_Ah)
-    below = np.flatnonzero(q < threshold * q_ref)
-    return int(below[0]) + 1 if below.size else None
 
 
 @contextlib.contextmanager
@@ -457,7 +445,7 @@ class CycleLifePredictor:
             NotReadyError: If the predictor is not :attr:`ready`.
         """
         observed = len(capacity_Ah)
-        crossed = _first_crossing(capacity_Ah, reference_capacity_Ah, self.threshold)
+        crossed = end_of_life_cycle(capacity_Ah, reference_capacity_Ah, self.threshold)
         if crossed is not None:
             return Prediction(
                 mean_cycles=float(crossed),
