@@ -161,3 +161,16 @@ def test_a_file_without_a_protocol_reads_with_the_campaign_defaults(tmp_path: Pa
         m.metrics["first_cycle_efficiency"], rel=1e-12
     )
     assert isinstance(frame, pd.DataFrame) and np.isfinite(m.metrics["cycle_life"])
+
+
+def test_the_report_reads_a_file_with_its_recorded_protocol(tmp_path: Path) -> None:
+    from optloop.reports.cycling import load_cycling
+
+    frame = cycling(Q_IN, Q_OUT, current_A=RATES)
+    protocol = MetricsProtocol(formation_cycles=2)
+    path = write_bdf(frame, tmp_path / "r.bdf.csv", {METRICS_PROTOCOL_KEY:
+                                                     protocol.to_metadata()})
+    data = load_cycling(path)
+    assert data.metrics == protocol.compute(frame, source=str(path))
+    assert data.metrics.formation_cycle_counts == (1, 2)
+    assert data.metrics.cycle_life == 5
