@@ -174,3 +174,21 @@ def test_the_report_reads_a_file_with_its_recorded_protocol(tmp_path: Path) -> N
     assert data.metrics == protocol.compute(frame, source=str(path))
     assert data.metrics.formation_cycle_counts == (1, 2)
     assert data.metrics.cycle_life == 5
+
+
+def test_cli_on_a_simulated_cycler_file_shows_what_the_campaign_recorded(
+    tmp_path: Path,
+) -> None:
+    from test_simulated_cycler import DESIGNS, FakeClock, lab
+
+    clock = FakeClock()
+    ev = lab(tmp_path, clock, build_lead_time_h=0.0, pybamm={"cycle_cap": 300})
+    jobs = [ev.submit(d, trial_id=f"s{i}") for i, d in enumerate(DESIGNS[:2])]
+    clock.days(400)
+    for job in jobs:
+        result = ev.fetch(job)
+        assert result.state is JobState.SUCCEEDED and result.bdf_path is not None
+        shown = _cli_metrics(result.bdf_path)["metrics"]
+        assert shown["cycle_life"] == result.metrics["cycle_life"]
+        assert shown["cycle_life_censored"] is result.censored["cycle_life"]
+        assert shown["first_cycle_efficiency"] == result.metrics["first_cycle_efficiency"]
