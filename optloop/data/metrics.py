@@ -35,9 +35,13 @@ Definitions (``lab-data-tracking-scale.md`` §1.5):
   and ``cycle_life_censored`` is true. Censored values must never be used as exact.
 * **The protocol** (:class:`MetricsProtocol`) holds every choice above: cell, reference,
   threshold, formation cycles, the first charge when the data lack it, the planned cycles.
-  Every evaluator computes its metrics through one, writes it into the BDF metadata of the
-  files it records (key :data:`METRICS_PROTOCOL_KEY`), and ``optloop data metrics`` reads it
-  back, so a file shows the numbers the campaign recorded.
+  Evaluators compute their metrics through one (measured data through
+  :func:`optloop.evaluators.measured.measured_metrics`, which records it in the result's
+  metadata) and record it under :data:`METRICS_PROTOCOL_KEY`: the PyBaMM evaluator in the
+  metadata of its BDF files. ``optloop data metrics`` and the reports read a file with the
+  protocol it records (:func:`file_protocol`), else with the defaults, which are the
+  campaign's (full cell, cycle 1, 80 %, no formation cycle), so a file shows the numbers the
+  campaign recorded.
 
 Per-cycle capacities come from the BDF per-cycle capacity columns when present, else from the
 cumulative, step or net capacity columns, else by integrating current
