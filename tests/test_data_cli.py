@@ -79,7 +79,7 @@ def test_text_output(runner: CliRunner, good_file: Path) -> None:
     assert "cell: full (default)" in out
     assert "'Current / mA' -> 'Current / A' (x 0.001)" in out
     assert "reference: first = 1 Ah" in out
-    assert "first-cycle efficiency (cycle 1 as numbered): 1" in out
+    assert "first-cycle efficiency: 1 (cycle 1)" in out
     assert "cycle life to 80 % of reference: 6 (censored: no)" in out
     assert "formation cycles excluded: none" in out
     assert "skipped cycles (delivered nothing): none" in out
@@ -122,7 +122,9 @@ def test_half_cell_and_formation_auto(runner: CliRunner, tmp_path: Path) -> None
     assert m["cell"] == "half"
     assert m["formation_cycle_counts"] == [1, 2]
     assert m["formation_first_cycle_efficiency"] == pytest.approx(0.75, rel=1e-9)
-    assert m["first_cycle_efficiency"] == pytest.approx(0.98, rel=1e-9)
+    # The cell's first cycle (the first formation cycle), not cycle 1 as numbered.
+    assert m["first_cycle_efficiency"] == pytest.approx(0.75, rel=1e-9)
+    assert m["coulombic_efficiency"][0] == pytest.approx(0.98, rel=1e-9)
     assert m["cycle_counts"] == [3, 4, 5, 6]
     text = invoke(runner, str(path), "--formation", "2", "--cell", "half").stdout
     assert "formation cycles excluded: counts [1, 2] (rule: 2)" in text

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from optloop.cli._format import echo_json, fmt, table
-from optloop.data.metrics import CycleMetrics, compute_metrics
+from optloop.data.metrics import CycleMetrics, MetricsError, MetricsProtocol, file_protocol
 from optloop.data.readers import read_cycler_file
 
 __all__ = ["data", "metrics"]
@@ -42,36 +42,36 @@ def data() -> None:
     type=click.Choice(["full", "half"]),
     default=None,
     help="full cell, or half cell of the anode against lithium (CE inverted). "
-    "[default: the file's metadata 'cell_configuration', else full]",
+    "[default: the protocol in the file's metadata, else its 'cell_configuration', else full]",
 )
 @click.option(
     "--formation",
     type=_Formation(),
-    default=0,
-    show_default=True,
-    help="leading cycles to exclude as formation: a count, or 'auto' (slow leading cycles)",
+    default=None,
+    help="leading cycles to exclude as formation: a count, or 'auto' (slow leading cycles) "
+    "[default: the protocol in the file's metadata, else 0]",
 )
 @click.option(
     "--reference",
     type=click.Choice(["first", "max_early"]),
-    default="first",
-    show_default=True,
-    help="reference capacity: cycle 1, or the largest of cycles 1-5",
+    default=None,
+    help="reference capacity: cycle 1, or the largest of cycles 1-5 "
+    "[default: the protocol in the file's metadata, else first]",
 )
 @click.option(
     "--threshold",
     type=float,
-    default=0.8,
-    show_default=True,
-    help="end of life: delivered capacity below threshold x reference",
+    default=None,
+    help="end of life: delivered capacity below threshold x reference "
+    "[default: the protocol in the file's metadata, else 0.8]",
 )
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def metrics(
     file: Path,
     cell: str | None,
-    formation: int | str,
-    reference: str,
-    threshold: float,
+    formation: int | str | None,
+    reference: str | None,
+    threshold: float | None,
     as_json: bool,
 ) -> None:
     """Compute per-cycle capacity, coulombic efficiency and cycle life of FILE.
@@ -80,27 +80,33 @@ def metrics(
     FILE is a BDF file (.bdf, .bdf.csv, .bdf.gz, .bdf.csv.gz, .bdf.parquet) or a
     vendor file a reader plugin handles. A malformed file exits with code 2 and a
     message naming the column, row, value and limit.
+
+    \b
+    The metrics follow the protocol the evaluator recorded in the file's metadata
+    (so a campaign's file shows the cycle life and first-cycle efficiency the
+    campaign recorded); each option overrides one choice of it.
     """  # noqa: D301 - click needs a real \b (its no-rewrap marker)
     frame, metadata, report, reader = read_cycler_file(file)
-    cell_source = "option"
-    if cell is None:
-        found = metadata.get("cell_configuration", metadata.get("cell"))
-        known = found in ("full", "half")
-        cell, cell_source = (str(found), "metadata") if known else ("full", "default")
-    m = compute_metrics(
-        frame,
-        cell=cell,  # type: ignore[arg-type]  # checked by click.Choice or above
-        reference=reference,  # type: ignore[arg-type]
-        threshold=threshold,
-        formation_cycles=formation,  # type: ignore[arg-type]  # checked by _Formation
-        source=str(file),
-    )
+    base, protocol_source = file_protocol(metadata, source=str(file))
+    protocol = _with_options(base, cell, formation, reference, threshold)
+    if protocol != base:
+        protocol_source += " with options"
+    found = metadata.get("cell_configuration", metadata.get("cell"))
+    if cell is not None:
+        cell_source = "option"
+    elif protocol_source.startswith("file metadata") or found in ("full", "half"):
+        cell_source = "metadata"
+    else:
+        cell_source = "default"
+    m = protocol.compute(frame, source=str(file))
     if as_json:
         echo_json(
             {
                 "file": str(file),
                 "reader": reader,
                 "cell_source": cell_source,
+                "protocol_source": protocol_source,
+                "protocol": protocol.to_metadata(),
                 "ingest": report.to_dict(),
                 "metrics": m.to_dict(),
                 "metadata": metadata,
@@ -108,6 +114,7 @@ def metrics(
         )
         return
     click.echo(f"file: {file} (reader: {reader})")
+    click.echo(f"metrics protocol: {protocol_source}")
     click.echo(f"cell: {m.cell} ({cell_source})")
     click.echo("unit conversions: " + ("; ".join(c.describe() for c in report.conversions)
                                        or "none"))
@@ -128,6 +135,45 @@ def metrics(
             )
         ],
     ))
+
+
+def _with_options(
+    base: MetricsProtocol,
+    cell: str | None,
+    formation: int | str | None,
+    reference: str | None,
+    threshold: float | None,
+) -> MetricsProtocol:
+    """Return ``base`` with the choices the options give."""
+    changes: dict[str, Any] = {}
+    if cell is not None:
+        changes["cell"] = cell
+    if reference is not None:
+        changes["reference"] = reference
+        changes["nominal_capacity_Ah"] = None  # the options offer no nominal reference
+    if threshold is not None:
+        changes["threshold"] = threshold
+    if formation is not None:
+        changes["formation_cycles"] = formation
+        if formation != 0:
+            # A formation charge given for data that lack it cannot go with counted formation.
+            changes["first_charge_capacity_Ah"] = None
+    try:
+        return base.with_changes(**changes)
+    except MetricsError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _first_cycle_basis(m: CycleMetrics) -> str:
+    """Return which cycle the first-cycle efficiency is taken from, for a human."""
+    if m.first_charge_capacity_Ah is not None:
+        return (
+            f"cycle 1 delivered over the first charge {fmt(m.first_charge_capacity_Ah)} Ah "
+            "the protocol gives (formation not in the data)"
+        )
+    if m.formation_cycle_counts:
+        return f"first formation cycle, count {m.formation_cycle_counts[0]}"
+    return "cycle 1"
 
 
 def _summary(m: CycleMetrics) -> str:
@@ -152,7 +198,7 @@ def _summary(m: CycleMetrics) -> str:
         "skipped cycles (delivered nothing): "
         + (str(list(m.skipped_cycle_counts)) if m.skipped_cycle_counts else "none"),
         f"final cycle dropped as incomplete: {'yes' if m.final_cycle_dropped else 'no'}",
-        f"first-cycle efficiency (cycle 1 as numbered): {fmt(m.first_cycle_efficiency)}",
+        f"first-cycle efficiency: {fmt(m.first_cycle_efficiency)} ({_first_cycle_basis(m)})",
         f"cycle life to {fmt(100 * m.threshold)} % of reference: {life}",
         f"cycles counted: {m.cycles_completed}; final retention "
         f"{fmt(m.capacity_retention_final)}",

@@ -16,7 +16,14 @@ from optloop.data.bdf import (
 )
 from optloop.data.capacity import per_cycle_capacity
 from optloop.data.ingest import IngestReport, UnitConversion
-from optloop.data.metrics import CycleMetrics, MetricsError, compute_metrics
+from optloop.data.metrics import (
+    CycleMetrics,
+    MetricsError,
+    MetricsProtocol,
+    compute_metrics,
+    end_of_life_cycle,
+    file_protocol,
+)
 from optloop.data.readers import (
     CyclerFile,
     available_readers,
@@ -31,10 +38,13 @@ __all__ = [
     "CyclerFile",
     "IngestReport",
     "MetricsError",
+    "MetricsProtocol",
     "UnitConversion",
     "available_readers",
     "build_bdf_frame",
     "compute_metrics",
+    "end_of_life_cycle",
+    "file_protocol",
     "integrate_capacity",
     "load_bdf",
     "metadata_path",

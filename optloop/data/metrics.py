@@ -18,17 +18,30 @@ Definitions (``lab-data-tracking-scale.md`` §1.5):
   full cell, ``Q_out`` is the cycler's discharge and ``Q_in`` its charge. In a half cell of the
   anode against lithium, lithiation is the cell's discharge, so ``Q_out`` is the cycler's
   *charge* (delithiation) and ``Q_in`` its discharge.
-* **Coulombic efficiency** of a cycle is ``Q_out / Q_in``. It is reported per cycle and, for
-  the first cycle (dominated by SEI formation), separately: ``first_cycle_efficiency`` is that
-  of cycle 1 *as numbered*, i.e. the first cycle after any excluded formation cycles, and
-  ``formation_first_cycle_efficiency`` that of the first formation cycle (the initial
-  coulombic efficiency of the electrode) when formation cycles are excluded.
+* **Coulombic efficiency** of a cycle is ``Q_out / Q_in``, reported per cycle.
+* **First-cycle efficiency** (``first_cycle_efficiency``) is the coulombic efficiency of the
+  cell's first cycle, where the irreversible (SEI) loss happens: the first formation cycle
+  when formation cycles are excluded (also kept as ``formation_first_cycle_efficiency``), else
+  cycle 1. When the data start after a charge they do not hold (a simulation that does not
+  simulate formation), the protocol gives that charge, ``first_charge_capacity_Ah``, and the
+  efficiency is ``Q_out`` of cycle 1 over it. The efficiency of cycle 1 *as numbered* is
+  ``coulombic_efficiency[0]``.
 * **Reference capacity**: ``"first"`` is ``Q_out`` of cycle 1; ``"max_early"`` is the largest
   ``Q_out`` of cycles 1 to 5; ``"nominal"`` is a number the caller gives. The mode is recorded.
 * **Cycle life** is the number ``n`` of the first cycle with ``Q_out[n] < threshold * Q_ref``
-  (reaching the threshold exactly is not end of life). If no cycle falls below, the test
-  stopped first: the cycle life is the number of cycles completed, a lower bound, and
-  ``cycle_life_censored`` is true. Censored values must never be used as exact.
+  (:func:`end_of_life_cycle`; reaching the threshold exactly is not end of life; the default
+  threshold is :data:`END_OF_LIFE_FRACTION`). If no cycle falls below, the test stopped first
+  (at the cycle cap, say): the cycle life is the number of cycles completed, a lower bound,
+  and ``cycle_life_censored`` is true. Censored values must never be used as exact.
+* **The protocol** (:class:`MetricsProtocol`) holds every choice above: cell, reference,
+  threshold, formation cycles, the first charge when the data lack it, the planned cycles.
+  Evaluators compute their metrics through one (measured data through
+  :func:`optloop.evaluators.measured.measured_metrics`, which records it in the result's
+  metadata) and record it under :data:`METRICS_PROTOCOL_KEY`: the PyBaMM evaluator in the
+  metadata of its BDF files. ``optloop data metrics`` and the reports read a file with the
+  protocol it records (:func:`file_protocol`), else with the defaults, which are the
+  campaign's (full cell, cycle 1, 80 %, no formation cycle), so a file shows the numbers the
+  campaign recorded.
 
 Per-cycle capacities come from the BDF per-cycle capacity columns when present, else from the
 cumulative, step or net capacity columns, else by integrating current
@@ -38,7 +51,8 @@ cumulative, step or net capacity columns, else by integrating current
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -51,13 +65,18 @@ from optloop.exceptions import OptloopError
 
 __all__ = [
     "EARLY_CYCLES",
+    "END_OF_LIFE_FRACTION",
     "FORMATION_RATE_RATIO",
+    "METRICS_PROTOCOL_KEY",
     "CellConfiguration",
     "CycleMetrics",
     "FormationRule",
     "MetricsError",
+    "MetricsProtocol",
     "ReferenceMode",
     "compute_metrics",
+    "end_of_life_cycle",
+    "file_protocol",
     "formation_cycle_count",
 ]
 
@@ -69,6 +88,10 @@ EARLY_CYCLES = 5
 #: ``formation_cycles="auto"``: a leading cycle is formation when its median discharge current
 #: is below this fraction of the median over the later cycles.
 FORMATION_RATE_RATIO = 0.5
+#: End of life: a delivered capacity below this share of the reference capacity.
+END_OF_LIFE_FRACTION = 0.8
+#: The BDF metadata key under which an evaluator records its :class:`MetricsProtocol`.
+METRICS_PROTOCOL_KEY = "metrics_protocol"
 
 
 class MetricsError(OptloopError, ValueError):
@@ -102,7 +125,7 @@ class CycleMetrics:
     capacity_retention: tuple[float, ...]
     """``Q_out / Q_ref``."""
     first_cycle_efficiency: float | None
-    """Coulombic efficiency of cycle 1 as numbered: after any excluded formation cycles."""
+    """The cell's first-cycle efficiency (see the module docstring); None if undefined."""
     first_discharge_capacity_Ah: float
     """Cycler discharge of cycle 1 (the first lithiation in a half cell)."""
     cycle_life: int
@@ -131,6 +154,8 @@ class CycleMetrics:
     """The ``formation_cycles`` argument: a count, or ``"auto"``."""
     formation_first_cycle_efficiency: float | None = None
     """Coulombic efficiency of the first formation cycle; None when none was excluded."""
+    first_charge_capacity_Ah: float | None = None
+    """The first charge the protocol gave because the data lack it; None when they hold it."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""
@@ -168,6 +193,7 @@ def _check_arguments(
     threshold: float,
     planned_cycles: int | None,
     formation_cycles: object,
+    first_charge_capacity_Ah: float | None = None,
 ) -> None:
     if cell not in ("full", "half"):
         raise MetricsError(f"cell={cell!r} is not allowed; use 'full' or 'half'")
@@ -197,6 +223,154 @@ def _check_arguments(
         raise MetricsError(
             f"formation_cycles={formation_cycles!r}; limit: a whole number >= 0 or 'auto'"
         )
+    if first_charge_capacity_Ah is not None:
+        if not (
+            isinstance(first_charge_capacity_Ah, int | float)
+            and math.isfinite(first_charge_capacity_Ah)
+            and first_charge_capacity_Ah > 0
+        ):
+            raise MetricsError(
+                f"first_charge_capacity_Ah={first_charge_capacity_Ah!r}; limit: a number > 0"
+            )
+        if formation_cycles != 0:
+            raise MetricsError(
+                f"first_charge_capacity_Ah={first_charge_capacity_Ah!r} stands for a formation "
+                f"charge the data lack; got formation_cycles={formation_cycles!r}, limit: 0"
+            )
+
+
+def end_of_life_cycle(
+    capacity_Ah: Sequence[float] | npt.ArrayLike,
+    reference_capacity_Ah: float | None = None,
+    threshold: float = END_OF_LIFE_FRACTION,
+) -> int | None:
+    """Return the first 1-based cycle whose capacity is below ``threshold`` x the reference.
+
+    The one end-of-life rule: reaching the threshold exactly is not end of life.
+
+    Args:
+        capacity_Ah: Delivered capacity of each counted cycle, cycle 1 first.
+        reference_capacity_Ah: ``Q_ref``; None takes cycle 1's capacity.
+        threshold: The end-of-life fraction of the reference.
+
+    Returns:
+        The cycle life, or None when no cycle fell below (censored at the cycles given).
+    """
+    q = np.asarray(capacity_Ah, dtype=float)
+    if q.size == 0:
+        return None
+    q_ref = float(q[0]) if reference_capacity_Ah is None else float(reference_capacity_Ah)
+    below = np.flatnonzero(q < threshold * q_ref)
+    return int(below[0]) + 1 if below.size else None
+
+
+@dataclass(frozen=True)
+class MetricsProtocol:
+    """How a cell's cycling data become its metrics: every choice, in one place.
+
+    Evaluators build one, compute through :meth:`compute` and record :meth:`to_metadata` in
+    the BDF metadata (under :data:`METRICS_PROTOCOL_KEY`); ``optloop data metrics`` reads it
+    back with :meth:`from_metadata`. The defaults are the campaign's: a full cell, cycle 1 as
+    the reference, end of life below 80 %, no formation cycle excluded.
+    """
+
+    cell: CellConfiguration = "full"
+    """``"full"`` or ``"half"`` (anode against lithium)."""
+    reference: ReferenceMode = "first"
+    """Reference-capacity mode (see the module docstring)."""
+    nominal_capacity_Ah: float | None = None
+    """The reference capacity for ``reference="nominal"``."""
+    threshold: float = END_OF_LIFE_FRACTION
+    """End of life is a delivered capacity below ``threshold`` x the reference."""
+    formation_cycles: FormationRule = 0
+    """Leading cycles excluded as formation: a count or ``"auto"``."""
+    first_charge_capacity_Ah: float | None = None
+    """The first charge when the data lack it (formation not simulated), for the FCE."""
+    planned_cycles: int | None = None
+    """The cycles the test asked for (the cycle cap), to flag early stops."""
+
+    def __post_init__(self) -> None:
+        _check_arguments(
+            self.cell, self.reference, self.nominal_capacity_Ah, self.threshold,
+            self.planned_cycles, self.formation_cycles, self.first_charge_capacity_Ah,
+        )
+
+    def compute(
+        self, df: pd.DataFrame, *, in_progress: bool = False, source: str = "<data frame>"
+    ) -> CycleMetrics:
+        """Compute the metrics of a BDF time series under this protocol.
+
+        Raises:
+            BDFError, MetricsError: As :func:`compute_metrics`.
+        """
+        return compute_metrics(
+            df,
+            cell=self.cell,
+            reference=self.reference,
+            nominal_capacity_Ah=self.nominal_capacity_Ah,
+            threshold=self.threshold,
+            planned_cycles=self.planned_cycles,
+            in_progress=in_progress,
+            formation_cycles=self.formation_cycles,
+            first_charge_capacity_Ah=self.first_charge_capacity_Ah,
+            source=source,
+        )
+
+    def with_changes(self, **changes: Any) -> MetricsProtocol:
+        """Return a copy with the given fields changed (checked again)."""
+        return replace(self, **changes)
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Return the protocol as JSON-ready data, for a BDF file's metadata."""
+        return asdict(self)
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: Mapping[str, Any], *, source: str = "<metadata>"
+    ) -> MetricsProtocol | None:
+        """Return the protocol recorded in a BDF file's metadata, None when it has none.
+
+        Raises:
+            MetricsError: If the recorded protocol is malformed (names the field and value).
+        """
+        data = metadata.get(METRICS_PROTOCOL_KEY)
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            raise MetricsError(
+                f"{source}: metadata[{METRICS_PROTOCOL_KEY!r}] = {data!r}; limit: an object"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MetricsError(
+                f"{source}: metadata[{METRICS_PROTOCOL_KEY!r}] has unknown field(s) {unknown}; "
+                f"allowed: {sorted(known)}"
+            )
+        try:
+            return cls(**dict(data))
+        except (MetricsError, TypeError) as exc:  # TypeError: a value of the wrong type
+            raise MetricsError(f"{source}: metadata[{METRICS_PROTOCOL_KEY!r}]: {exc}") from None
+
+
+def file_protocol(
+    metadata: Mapping[str, Any], *, source: str = "<metadata>"
+) -> tuple[MetricsProtocol, str]:
+    """Return the protocol to read a BDF file with, and where it came from.
+
+    The protocol the evaluator recorded in the file's metadata when there is one (``"file
+    metadata"``); else the defaults, with the cell configuration from the metadata's
+    ``cell_configuration`` or ``cell`` when it names one (``"defaults"``).
+
+    Raises:
+        MetricsError: If the recorded protocol is malformed.
+    """
+    recorded = MetricsProtocol.from_metadata(metadata, source=source)
+    if recorded is not None:
+        return recorded, "file metadata"
+    found = metadata.get("cell_configuration", metadata.get("cell"))
+    cell: CellConfiguration = "half" if found == "half" else "full"
+    return MetricsProtocol(cell=cell), "defaults"
 
 
 def formation_cycle_count(discharge_current_A: npt.ArrayLike) -> int:
@@ -250,10 +424,11 @@ def compute_metrics(
     cell: CellConfiguration = "full",
     reference: ReferenceMode = "first",
     nominal_capacity_Ah: float | None = None,
-    threshold: float = 0.8,
+    threshold: float = END_OF_LIFE_FRACTION,
     planned_cycles: int | None = None,
     in_progress: bool = False,
     formation_cycles: FormationRule = 0,
+    first_charge_capacity_Ah: float | None = None,
     source: str = "<data frame>",
 ) -> CycleMetrics:
     """Compute per-cycle capacities, efficiencies, retention and cycle life of one cell.
@@ -273,6 +448,9 @@ def compute_metrics(
         formation_cycles: Leading delivering cycles to exclude as formation: a count, or
             ``"auto"`` (slow leading cycles, see :func:`formation_cycle_count`). Excluded
             cycles are listed and do not count for numbering, reference or cycle life.
+        first_charge_capacity_Ah: The cell's first charge when the data do not hold it (a
+            simulation starting after formation); the first-cycle efficiency is then cycle
+            1's ``Q_out`` over it. Not allowed with formation cycles.
         source: What to call the data in error messages (usually the file name).
 
     Returns:
@@ -285,7 +463,8 @@ def compute_metrics(
             the formation cycles would leave none.
     """
     _check_arguments(
-        cell, reference, nominal_capacity_Ah, threshold, planned_cycles, formation_cycles
+        cell, reference, nominal_capacity_Ah, threshold, planned_cycles, formation_cycles,
+        first_charge_capacity_Ah,
     )
     frame = validate_bdf(df, source=source)
     if CYCLE not in frame.columns:
@@ -348,10 +527,16 @@ def compute_metrics(
         float(o / i) if i > 0 else None for o, i in zip(out_kept, in_kept, strict=True)
     )
     retention = out_kept / q_ref
-    below = np.flatnonzero(out_kept < threshold * q_ref)
     n_cycles = int(keep.sum())
-    censored = below.size == 0
-    cycle_life = n_cycles if censored else int(below[0]) + 1
+    crossed = end_of_life_cycle(out_kept, q_ref, threshold)
+    censored = crossed is None
+    cycle_life = n_cycles if crossed is None else crossed
+    if first_charge_capacity_Ah is not None:
+        first_efficiency: float | None = float(out_kept[0] / first_charge_capacity_Ah)
+    elif n_formation:
+        first_efficiency = formation_efficiency
+    else:
+        first_efficiency = efficiency[0]
 
     return CycleMetrics(
         cell=cell,
@@ -365,7 +550,7 @@ def compute_metrics(
         capacity_Ah=tuple(float(x) for x in out_kept),
         coulombic_efficiency=efficiency,
         capacity_retention=tuple(float(x) for x in retention),
-        first_cycle_efficiency=efficiency[0],
+        first_cycle_efficiency=first_efficiency,
         first_discharge_capacity_Ah=float(discharge[keep][0]),
         cycle_life=cycle_life,
         cycle_life_censored=censored,
@@ -380,4 +565,5 @@ def compute_metrics(
         formation_cycle_counts=tuple(int(c) for c in counts[formation_index]),
         formation_rule=formation_cycles,
         formation_first_cycle_efficiency=formation_efficiency,
+        first_charge_capacity_Ah=first_charge_capacity_Ah,
     )

@@ -19,11 +19,13 @@ import pandas as pd
 
 from optloop.data.bdf import CURRENT, CYCLE, TEST_TIME, VOLTAGE, validate_bdf
 from optloop.data.metrics import (
+    END_OF_LIFE_FRACTION,
+    METRICS_PROTOCOL_KEY,
     CellConfiguration,
     CycleMetrics,
     FormationRule,
+    MetricsProtocol,
     ReferenceMode,
-    compute_metrics,
 )
 from optloop.exceptions import EvaluationError
 from optloop.space import Design, derive
@@ -45,6 +47,8 @@ class MeasuredMetrics:
     """Per-cycle capacities and efficiencies the metrics were computed from."""
     notes: list[str] = field(default_factory=list)
     """What was left out and why (e.g. no energy density without a stack thickness)."""
+    protocol: MetricsProtocol = field(default_factory=MetricsProtocol)
+    """The choices the metrics were computed with (recorded, so a file can be re-read alike)."""
 
     @property
     def cycles_done(self) -> int:
@@ -57,6 +61,7 @@ class MeasuredMetrics:
             "cycles_done": self.cycles_done,
             "formation_cycle_counts": list(self.cycles.formation_cycle_counts),
             "metric_notes": list(self.notes),
+            METRICS_PROTOCOL_KEY: self.protocol.to_metadata(),
         }
 
 
@@ -78,7 +83,7 @@ def measured_metrics(
     electrode_area_cm2: float,
     cell: CellConfiguration = "full",
     reference: ReferenceMode = "first",
-    threshold: float = 0.8,
+    threshold: float = END_OF_LIFE_FRACTION,
     planned_cycles: int | None = None,
     in_progress: bool = False,
     formation_cycles: FormationRule = 0,
@@ -98,8 +103,8 @@ def measured_metrics(
         in_progress: True for partial data of a running test (its last cycle is dropped).
         formation_cycles: Leading cycles left out of capacity, retention and cycle life (a
             count or ``"auto"``, see :func:`~optloop.data.compute_metrics`); the first-cycle
-            efficiency is then that of the first formation cycle, where the irreversible
-            loss happens.
+            efficiency is then that of the first formation cycle (the one definition, in
+            :mod:`optloop.data.metrics`).
         stack_thickness_um: Full-cell stack thickness (collectors, swollen anode, separator,
             positive), for the volumetric energy density; ``None`` leaves it out.
         source: What to call the data in error messages.
@@ -124,16 +129,14 @@ def measured_metrics(
             f"{source}: stack_thickness_um={stack_thickness_um!r}; limit: a number > 0 or None"
         )
     d = design if isinstance(design, Design) else Design.from_dict(dict(design))
-    cycles = compute_metrics(
-        frame,
+    protocol = MetricsProtocol(
         cell=cell,
         reference=reference,
         threshold=threshold,
-        planned_cycles=planned_cycles,
-        in_progress=in_progress,
         formation_cycles=formation_cycles,
-        source=source,
+        planned_cycles=planned_cycles,
     )
+    cycles = protocol.compute(frame, in_progress=in_progress, source=source)
     derived = derive(d)
     notes: list[str] = []
     q1 = cycles.capacity_Ah[0]
@@ -148,13 +151,8 @@ def measured_metrics(
     }
     if derived.anode_mass_mg_cm2 > 0:
         metrics["anode_specific_capacity_mAh_g"] = areal / (derived.anode_mass_mg_cm2 * 1e-3)
-    first_efficiency = (
-        cycles.formation_first_cycle_efficiency
-        if cycles.formation_cycle_counts
-        else cycles.first_cycle_efficiency
-    )
-    if first_efficiency is not None:
-        metrics["first_cycle_efficiency"] = first_efficiency
+    if cycles.first_cycle_efficiency is not None:
+        metrics["first_cycle_efficiency"] = cycles.first_cycle_efficiency
     if cycles.formation_cycle_counts:
         notes.append(
             f"formation cycle count(s) {list(cycles.formation_cycle_counts)} left out of cycle "
@@ -177,6 +175,7 @@ def measured_metrics(
         censored={"cycle_life": cycles.cycle_life_censored},
         cycles=cycles,
         notes=notes,
+        protocol=protocol,
     )
 
 

@@ -17,7 +17,6 @@ presence), drawing any parameter that this makes active afresh.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -47,19 +46,6 @@ def is_active(p: Parameter, values: Values) -> bool:
     return True
 
 
-def _to_unit(p: Parameter, v: float) -> float:
-    if p.log_scale and p.low > 0:
-        return (math.log(max(v, p.low)) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-    return (v - p.low) / (p.high - p.low)
-
-
-def _from_unit(p: Parameter, u: float) -> float:
-    u = min(max(u, 0.0), 1.0)
-    if p.log_scale and p.low > 0:
-        return math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low)))
-    return p.low + u * (p.high - p.low)
-
-
 def _mutate_values(
     params: Sequence[Parameter],
     values: Values,
@@ -76,7 +62,7 @@ def _mutate_values(
         v[p.name] = others[int(rng.integers(len(others)))]
         for q in params:
             if q.kind == "continuous" and not q.fixed and q.name not in before and is_active(q, v):
-                v[q.name] = _from_unit(q, float(rng.random()))
+                v[q.name] = q.from_unit(float(rng.random()))
     conts = [p for p in params if p.kind == "continuous" and not p.fixed and is_active(p, v)]
     if conts:
         if rng.random() < 0.5:
@@ -85,8 +71,9 @@ def _mutate_values(
         else:
             picks = conts
         for p in picks:
-            u = _to_unit(p, float(v[p.name])) + scale * float(rng.standard_normal())
-            v[p.name] = _from_unit(p, u)
+            # Clipped: a step starts inside the bounds even from a value just outside them.
+            u = p.to_unit(float(v[p.name]), clip=True) + scale * float(rng.standard_normal())
+            v[p.name] = p.from_unit(u)
     return v
 
 

@@ -1,15 +1,15 @@
 """Space-filling feasible initial designs: a scrambled Sobol sequence over the parameters.
 
 Each Sobol point in the unit cube of the space's parameters becomes parameter values
-(categorical: equal bins over the choices; continuous: its bounds, log-spaced where the
-parameter is ``log_scale``), then a design through :func:`optloop.space.encoding.from_values`.
+(categorical: equal bins over the choices; continuous:
+:meth:`~optloop.space.parameters.Parameter.from_unit`, log-spaced where the parameter is
+``log_scale``), then a design through :func:`optloop.space.encoding.from_values`.
 Only designs that break no rule are kept, in Sobol order: the feasible subsequence of a
 Sobol sequence, never a repaired point.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -29,9 +29,7 @@ _CHUNK = 256
 def _value(p: Parameter, u: float) -> float | str:
     if p.kind == "categorical":
         return p.choices[min(int(u * len(p.choices)), len(p.choices) - 1)]
-    if p.log_scale and p.low > 0:
-        return float(math.exp(math.log(p.low) + u * (math.log(p.high) - math.log(p.low))))
-    return float(p.low + u * (p.high - p.low))
+    return float(p.from_unit(u))
 
 
 def unit_to_values(params: list[Parameter], u: np.ndarray) -> dict[str, float | str]:

@@ -41,8 +41,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from botorch.models import SingleTaskGP
+from botorch.utils.sampling import manual_seed
 
-from optloop.data.metrics import CycleMetrics
+from optloop.data.metrics import CycleMetrics, end_of_life_cycle
 from optloop.optimiser.surrogate import MetricData, impute_censored
 from optloop.prediction.features import (
     FADE_FEATURES,
@@ -155,18 +156,6 @@ class Prediction:
             f"({self.interval:.0%} interval, {self.n_train} training cells)"
         )
         return f"at least {self.lower_cycles:.0f} cycles; {text}" if self.at_least else text
-
-
-def _first_crossing(
-    capacity_Ah: Sequence[float], reference_capacity_Ah: float | None, threshold: float
-) -> int | None:
-    """Return the first 1-based cycle with ``Q < threshold * Q_ref``, or None."""
-    if len(capacity_Ah) == 0:
-        return None
-    q = np.asarray(capacity_Ah, dtype=float)
-    q_ref = float(q[0]) if reference_capacity_Ah is None else float(reference_capacity_Ah)
-    below = np.flatnonzero(q < threshold * q_ref)
-    return int(below[0]) + 1 if below.size else None
 
 
 @contextlib.contextmanager
@@ -418,8 +407,8 @@ class CycleLifePredictor:
         y = np.asarray(targets)
         mask = np.asarray(censored, dtype=bool)
         Xs = self._scale(X)
-        with _one_thread():
-            torch.manual_seed(self.seed)
+        # Seeded for a reproducible fit; the caller's global torch RNG state is restored after.
+        with _one_thread(), manual_seed(self.seed):
             self.std_inflation = (
                 _cv_inflation(Xs, y, mask, self.interval, self.seed) if self.calibrate else 1.0
             )
@@ -456,7 +445,7 @@ class CycleLifePredictor:
             NotReadyError: If the predictor is not :attr:`ready`.
         """
         observed = len(capacity_Ah)
-        crossed = _first_crossing(capacity_Ah, reference_capacity_Ah, self.threshold)
+        crossed = end_of_life_cycle(capacity_Ah, reference_capacity_Ah, self.threshold)
         if crossed is not None:
             return Prediction(
                 mean_cycles=float(crossed),

@@ -1,9 +1,10 @@
 """One trial's cycling data: its BDF file, per-cycle metrics, and the plots made from them.
 
 Per-cycle series are written as a CSV table (an artifact), never as thousands of metric
-points. The cell configuration (``full`` or ``half``) is read from the BDF metadata
-(``cell`` or ``cell_configuration``) and defaults to a full cell, as simulated evaluators
-write.
+points. The metrics follow the protocol the evaluator recorded in the BDF metadata
+(:func:`optloop.data.metrics.file_protocol`), so the report shows what the campaign recorded;
+a file without one is read with the defaults, its cell configuration (``full`` or ``half``)
+taken from the metadata's ``cell`` or ``cell_configuration``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from optloop.data.bdf import read_bdf
-from optloop.data.metrics import CycleMetrics, compute_metrics
+from optloop.data.metrics import CycleMetrics, file_protocol
 
 __all__ = ["CyclingData", "load_cycling", "write_cycling_artifacts"]
 
@@ -55,10 +56,8 @@ def load_cycling(bdf_path: str | Path) -> CyclingData:
     """
     path = Path(bdf_path)
     frame, meta = read_bdf(path)
-    cell = meta.get("cell_configuration", meta.get("cell", "full"))
-    if cell not in ("full", "half"):
-        cell = "full"
-    metrics = compute_metrics(frame, cell=cell, source=str(path))
+    protocol, _ = file_protocol(meta, source=str(path))
+    metrics = protocol.compute(frame, source=str(path))
     return CyclingData(path, frame, meta, metrics)
 
 

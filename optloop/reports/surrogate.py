@@ -40,16 +40,10 @@ def unit_features(
         ``(X, kept, groups)``: the ``n x d`` features of the designs that could be encoded,
         their indices in ``designs``, and parameter name -> feature columns.
     """
-    cols = space.encoder.columns
-    use, lo, span, log = [], [], [], []
-    for i, c in enumerate(cols):
-        is_log = c.log_scale and c.low > 0
-        a, b = (math.log(c.low), math.log(c.high)) if is_log else (c.low, c.high)
-        if b > a:
-            use.append(i)
-            lo.append(a)
-            span.append(b - a)
-            log.append(is_log)
+    # The optimiser's own feature map; imported here because its package loads BoTorch.
+    from optloop.optimiser.features import FeatureMap
+
+    fmap = FeatureMap(space)
     rows, kept = [], []
     for k, d in enumerate(designs):
         try:
@@ -58,14 +52,9 @@ def unit_features(
             continue
         kept.append(k)
     groups: dict[str, list[int]] = {}
-    for j, i in enumerate(use):
-        groups.setdefault(cols[i].parameter, []).append(j)
-    if not rows:
-        return np.zeros((0, len(use))), kept, groups
-    raw = np.stack(rows)[:, use]
-    log_a = np.array(log, dtype=bool)
-    raw = np.where(log_a, np.log(np.where(log_a, np.maximum(raw, 1e-300), 1.0)), raw)
-    X = (raw - np.array(lo)) / np.array(span)
+    for j, c in enumerate(fmap.columns):
+        groups.setdefault(c.parameter, []).append(j)
+    X = fmap.from_encoded(np.stack(rows)) if rows else np.zeros((0, fmap.dim))
     return X, kept, groups
 
 
@@ -88,12 +77,13 @@ def _fit_gp(X: np.ndarray, y: np.ndarray, seed: int) -> object:
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
+    from botorch.utils.sampling import manual_seed
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    torch.manual_seed(seed)
     Xt = torch.as_tensor(X, dtype=torch.float64)
     Yt = torch.as_tensor(y, dtype=torch.float64).reshape(-1, 1)
-    with warnings.catch_warnings():
+    # Seeded for a reproducible fit; the caller's global torch RNG state is restored after.
+    with manual_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore", InputDataWarning)
         warnings.simplefilter("ignore", OptimizationWarning)
         model = SingleTaskGP(Xt, Yt, outcome_transform=Standardize(m=1))

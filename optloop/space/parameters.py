@@ -9,16 +9,59 @@ fraction, then symbol) so that every composition has exactly one slot assignment
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
 
 from optloop.config.models import DesignSpaceConfig
 from optloop.space.design import PROCESS_CONDITIONS
 
-__all__ = ["NONE", "Parameter", "build_parameters"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["LOG_SCALE_RATIO", "NONE", "Parameter", "build_parameters"]
 
 #: The choice that leaves an optional slot empty.
 NONE = "none"
+#: A positive range spanning this factor or more is mapped on a log scale by default.
+LOG_SCALE_RATIO = 10.0
+#: Floor before a log, so a value at or below 0 maps far below the range instead of to NaN.
+_LOG_FLOOR = 1e-300
+
+#: A scalar, a numpy array or a torch tensor: what the unit mapping accepts and returns.
+Values = TypeVar("Values", float, np.ndarray, "torch.Tensor")
+
+
+def _is_torch(x: object) -> bool:
+    # Checked by module name so that the space never imports torch itself.
+    return type(x).__module__.split(".", 1)[0] == "torch"
+
+
+def _log(x: Any) -> Any:
+    if _is_torch(x):
+        floor = max(_LOG_FLOOR, float(__import__("torch").finfo(x.dtype).tiny))
+        return x.clamp_min(floor).log()
+    if isinstance(x, np.ndarray):
+        return np.log(np.maximum(x, _LOG_FLOOR))
+    return math.log(max(float(x), _LOG_FLOOR))
+
+
+def _exp(x: Any) -> Any:
+    if _is_torch(x):
+        return x.exp()
+    if isinstance(x, np.ndarray):
+        return np.exp(x)
+    return math.exp(x)
+
+
+def _clip(x: Any, low: float, high: float) -> Any:
+    if _is_torch(x):
+        return x.clamp(low, high)
+    if isinstance(x, np.ndarray):
+        return np.clip(x, low, high)
+    return min(max(float(x), low), high)
 
 
 @dataclass(frozen=True)
@@ -38,6 +81,60 @@ class Parameter:
     description: str = ""
     tags: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        if self.kind == "continuous":
+            if not (math.isfinite(self.low) and math.isfinite(self.high)):
+                raise ValueError(
+                    f"parameter {self.name!r}: bounds [{self.low!r}, {self.high!r}]; "
+                    "limit: finite numbers"
+                )
+            if self.low > self.high:
+                raise ValueError(
+                    f"parameter {self.name!r}: low={self.low!r} > high={self.high!r}; "
+                    "limit: low <= high"
+                )
+            if self.log_scale and self.low <= 0:
+                raise ValueError(
+                    f"parameter {self.name!r}: log_scale with low={self.low!r}; limit: low > 0"
+                )
+
+    @classmethod
+    def continuous(
+        cls,
+        name: str,
+        low: float,
+        high: float,
+        *,
+        unit: str = "",
+        description: str = "",
+        active_when: str = "",
+        log_scale: bool | None = None,
+    ) -> Parameter:
+        """Build a continuous parameter; by default log-scaled when it spans a decade or more.
+
+        Args:
+            name: The parameter's name.
+            low: Lower bound.
+            high: Upper bound.
+            unit: Unit of the values.
+            description: What the parameter is, for a human.
+            active_when: Condition under which the parameter matters (empty: always).
+            log_scale: Force the scale; ``None`` picks log when ``low > 0`` and
+                ``high / low >= LOG_SCALE_RATIO``.
+        """
+        if log_scale is None:
+            log_scale = low > 0 and high / low >= LOG_SCALE_RATIO
+        return cls(
+            name,
+            "continuous",
+            unit,
+            low,
+            high,
+            active_when=active_when,
+            log_scale=log_scale,
+            description=description,
+        )
+
     @property
     def fixed(self) -> bool:
         """Return True when the parameter can take only one value."""
@@ -45,20 +142,57 @@ class Parameter:
             return len(self.choices) == 1
         return self.low == self.high
 
+    def _scaled_bounds(self) -> tuple[float, float]:
+        if self.kind != "continuous":
+            raise ValueError(
+                f"parameter {self.name!r} is {self.kind}; only a continuous one has a unit "
+                "mapping"
+            )
+        if self.log_scale:
+            return math.log(self.low), math.log(self.high)
+        return self.low, self.high
+
+    def to_unit(self, value: Values, *, clip: bool = False) -> Values:
+        """Map values in the parameter's units to the unit interval (log-spaced if log-scaled).
+
+        ``low`` maps to 0 and ``high`` to 1; values outside the bounds map outside [0, 1]
+        unless ``clip`` (then they are first clipped to the bounds). A fixed parameter maps
+        everything to 0. Works element-wise on a float, a numpy array or a torch tensor and
+        returns the same kind.
+
+        Raises:
+            ValueError: If the parameter is categorical.
+        """
+        lo, hi = self._scaled_bounds()
+        if clip:
+            value = _clip(value, self.low, self.high)
+        x = _log(value) if self.log_scale else value
+        if hi == lo:
+            return x * 0.0  # a fixed parameter has no range to map
+        return (x - lo) / (hi - lo)
+
+    def from_unit(self, u: Values) -> Values:
+        """Map points of the unit interval to values in the parameter's units.
+
+        The inverse of :meth:`to_unit`: 0 maps to ``low``, 1 to ``high``, log-spaced when the
+        parameter is log-scaled. ``u`` is clipped to [0, 1] first, so the result lies
+        within the bounds (up to the rounding of the exponential, one ulp, on a log scale).
+        Works element-wise on a float, a numpy array or a torch tensor.
+
+        Raises:
+            ValueError: If the parameter is categorical.
+        """
+        lo, hi = self._scaled_bounds()
+        u = _clip(u, 0.0, 1.0)
+        x = lo + u * (hi - lo)
+        return _exp(x) if self.log_scale else x
+
 
 def _cont(
     name: str, low: float, high: float, unit: str, description: str, active_when: str = ""
 ) -> Parameter:
-    log = low > 0 and high / low >= 10.0
-    return Parameter(
-        name,
-        "continuous",
-        unit,
-        low,
-        high,
-        active_when=active_when,
-        log_scale=log,
-        description=description,
+    return Parameter.continuous(
+        name, low, high, unit=unit, description=description, active_when=active_when
     )
 
 

@@ -8,13 +8,12 @@ decade or more are drawn log-uniformly, as a thin-film scientist would space the
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from optloop.config.models import Bounds, DesignSpaceConfig
 from optloop.exceptions import DesignError, InfeasibleDesignError
 from optloop.space.design import AlloyLayer, Design
+from optloop.space.parameters import Parameter
 from optloop.space.rules import (
     CVD_ELEMENTS,
     PLATING_INFEASIBLE,
@@ -37,11 +36,13 @@ def depositable(method: str, elements: list[str]) -> list[str]:
 
 
 def _uniform(rng: np.random.Generator, b: Bounds, log: bool = False) -> float:
+    """Draw uniformly within ``b``; log-uniformly if ``log`` and the bounds span a decade."""
     if b.fixed:
         return b.low
-    if log and b.low > 0 and b.high / b.low >= 10.0:
-        return float(math.exp(rng.uniform(math.log(b.low), math.log(b.high))))
-    return float(rng.uniform(b.low, b.high))
+    # One draw in [0, 1) through the parameter's unit mapping, the same stream and values as
+    # ``rng.uniform(low, high)`` (numpy computes ``low + (high - low) * u`` as well).
+    p = Parameter.continuous("bounds", b.low, b.high, log_scale=None if log else False)
+    return float(p.from_unit(float(rng.random())))
 
 
 def _split(rng: np.random.Generator, total: float, k: int, floor: float) -> list[float] | None:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from optloop.config.models import ExecutorConfig
+from optloop.data.metrics import METRICS_PROTOCOL_KEY
 from optloop.evaluators.base import (
     EvaluationResult,
     JobState,
@@ -125,6 +126,7 @@ def _worker_run(options_json: str, design: dict[str, Any], fidelity: str) -> dic
         "bdf_columns": bdf,
         "metadata": {
             "cell_model_inputs": out.cell,
+            METRICS_PROTOCOL_KEY: out.protocol.to_metadata() if out.protocol else None,
             "timings_s": out.timings,
             "notes": out.notes,
             "worker_pid": os.getpid(),
@@ -389,7 +391,9 @@ class PybammEvaluator:
             job.result = EvaluationResult.failed(str(data["reason"]), metadata=meta)
             return
         try:
-            bdf_path = self._write_bdf(meta["job_id"], job.fidelity, data["bdf_columns"])
+            bdf_path = self._write_bdf(
+                meta["job_id"], job.fidelity, data["bdf_columns"], meta.get(METRICS_PROTOCOL_KEY)
+            )
         except Exception as exc:  # noqa: BLE001 - a write failure is a failed evaluation
             job.result = EvaluationResult.failed(
                 f"could not write BDF: {type(exc).__name__}: {exc}", metadata=meta
@@ -403,8 +407,18 @@ class PybammEvaluator:
             metadata=meta,
         )
 
-    def _write_bdf(self, job_id: str, fidelity: str, columns: Mapping[str, Any] | None) -> str:
-        """Write a worker's BDF arrays to ``<output_dir>/<job_id>.bdf.csv`` (this process)."""
+    def _write_bdf(
+        self,
+        job_id: str,
+        fidelity: str,
+        columns: Mapping[str, Any] | None,
+        protocol: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Write a worker's BDF arrays to ``<output_dir>/<job_id>.bdf.csv`` (this process).
+
+        The metadata record the metrics protocol, so ``optloop data metrics`` on the file
+        shows the cycle life and first-cycle efficiency the campaign recorded.
+        """
         import pandas as pd
 
         from optloop.data.bdf import write_bdf
@@ -413,7 +427,9 @@ class PybammEvaluator:
             raise ValueError("the worker returned no time series")
         self._bdf_dir.mkdir(parents=True, exist_ok=True)
         path = self._bdf_dir / f"{job_id}.bdf.csv"
-        meta = {"job_id": job_id, "fidelity": fidelity, "evaluator": self.name}
+        meta: dict[str, Any] = {"job_id": job_id, "fidelity": fidelity, "evaluator": self.name}
+        if protocol is not None:
+            meta[METRICS_PROTOCOL_KEY] = dict(protocol)
         write_bdf(pd.DataFrame(dict(columns)), path, meta)
         return str(path)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from optloop.data.bdf import build_bdf_frame
-from optloop.data.metrics import compute_metrics
+from optloop.data.metrics import MetricsProtocol, end_of_life_cycle
 from optloop.evaluators.pybamm import assumptions as A
 from optloop.evaluators.pybamm.mapping import (
     CAPACITY_VARIABLE,
@@ -33,7 +33,7 @@ from optloop.evaluators.pybamm.options import PybammOptions
 from optloop.exceptions import DesignError
 from optloop.space.design import Design
 
-__all__ = ["CellSimulator", "SimulationOutcome", "design_metrics"]
+__all__ = ["CellSimulator", "SimulationOutcome", "design_metrics", "metrics_protocol"]
 
 _REASON_CHARS = 600
 
@@ -50,6 +50,8 @@ class SimulationOutcome:
     cell: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    protocol: MetricsProtocol | None = None
+    """How the metrics were computed from ``frame`` (recorded in the BDF metadata)."""
 
 
 def _short(exc: BaseException) -> str:
@@ -128,13 +130,8 @@ class CellSimulator:
             outcome.notes.extend(notes)
             t_solved = time.perf_counter()
             outcome.frame = _bdf_frame(sol)
-            metrics = compute_metrics(
-                outcome.frame,
-                cell="full",
-                reference="first",
-                threshold=self.options.end_of_life_fraction,
-                planned_cycles=n_total,
-            )
+            outcome.protocol = metrics_protocol(cmi, self.options.end_of_life_fraction, n_total)
+            metrics = outcome.protocol.compute(outcome.frame)
             outcome.metrics, outcome.censored = design_metrics(cmi, metrics, outcome.frame)
             outcome.ok = True
             outcome.timings["solve_s"] = t_solved - t_start
@@ -165,9 +162,9 @@ class CellSimulator:
                 # The experiment stopped early or skipped a step. Acceptable only if the cell
                 # had already reached end of life (its cycle life is then known).
                 known = [c for c in caps if c is not None]
-                reached = q_first is not None and any(
-                    c < self.options.end_of_life_fraction * q_first for c in known
-                )
+                reached = q_first is not None and end_of_life_cycle(
+                    known, q_first, self.options.end_of_life_fraction
+                ) is not None
                 detail = (
                     f"ran {len(cycles)} of {done + n} requested cycles "
                     f"(termination: {getattr(sol, 'termination', '?')})"
@@ -179,7 +176,8 @@ class CellSimulator:
             done += n
             if q_first is None or not math.isfinite(q_first) or q_first <= 0:
                 raise RuntimeError(f"first cycle delivered {q_first!r} Ah")
-            if min(c for c in caps if c is not None) < self.options.end_of_life_fraction * q_first:
+            eol = self.options.end_of_life_fraction
+            if end_of_life_cycle([c for c in caps if c is not None], q_first, eol) is not None:
                 break
             if time.perf_counter() - t_start > limit and done < n_total:
                 raise _Timeout(
@@ -231,6 +229,26 @@ def _first_discharge_energy_Wh(frame: pd.DataFrame) -> float:
     return float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(tt)) / 3600.0)
 
 
+def metrics_protocol(
+    cmi: CellModelInputs, end_of_life_fraction: float, planned_cycles: int
+) -> MetricsProtocol:
+    """Return how a simulated cell's metrics are computed from its BDF frame.
+
+    A full cell against cycle 1's capacity. Formation is not simulated: the irreversible loss
+    is taken from the lithium inventory before cycle 1, so the first charge the data lack is
+    the positive's capacity on the formation charge (its full window, the nominal capacity),
+    and the first-cycle efficiency is cycle 1's delivered capacity over it.
+    """
+    return MetricsProtocol(
+        cell="full",
+        reference="first",
+        threshold=end_of_life_fraction,
+        formation_cycles=0,
+        first_charge_capacity_Ah=cmi.nominal_capacity_Ah,
+        planned_cycles=planned_cycles,
+    )
+
+
 def design_metrics(
     cmi: CellModelInputs, metrics: Any, frame: pd.DataFrame
 ) -> tuple[dict[str, float], dict[str, bool]]:
@@ -247,7 +265,7 @@ def design_metrics(
         "anode_theoretical_capacity_mAh_g": cmi.anode_theoretical_capacity_mAh_g,
         "energy_density_Wh_L": energy / stack_volume_L,
         "discharge_energy_Wh": energy,
-        "first_cycle_efficiency": q1 / cmi.nominal_capacity_Ah,
+        "first_cycle_efficiency": metrics.first_cycle_efficiency,
         "cycle_life": float(metrics.cycle_life),
         "capacity_retention_final": float(metrics.capacity_retention_final),
         "cycles_simulated": float(metrics.cycles_completed),
