@@ -240,6 +240,7 @@ class TestFileExchangeConformance(EvaluatorConformance):
     """The protocol's rules, with a stand-in lab answering in :meth:`advance`."""
 
     timeout_s = 30.0
+    minimal_options = {"root": "exchange"}  # the one option without a default: the lab folder
     poll_interval_s = 0.01
     requires_bdf = True  # the core recomputes cycle life from the accepted file
 

@@ -28,6 +28,7 @@ from optloop.data import (
 )
 from optloop.data.metrics import METRICS_PROTOCOL_KEY
 from optloop.evaluators.base import JobState, evaluate
+from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.measured import measured_metrics
 from optloop.evaluators.pybamm import PybammEvaluator, PybammOptions
 
@@ -128,10 +129,9 @@ def test_cli_on_a_pybamm_file_shows_what_the_campaign_recorded(tmp_path: Path) -
     Before one definition, the file showed cycle 1's coulombic efficiency (about 0.998)
     where the campaign recorded delivered over the formation charge (about 0.84).
     """
-    opts = PybammOptions(
-        screen_cycles=2, chunk_cycles=2, cycle_cap=2, workers=1, output_dir=str(tmp_path)
-    )
-    with PybammEvaluator(opts) as ev:
+    opts = PybammOptions(screen_cycles=2, chunk_cycles=2, cycle_cap=2, output_dir=str(tmp_path))
+    context = EvaluatorContext(run_dir=tmp_path, executor={"kind": "local", "workers": 1})
+    with PybammEvaluator(opts, context=context) as ev:
         result = evaluate(ev, DESIGN, trial_id="t1", fidelity="screen", poll_interval_s=0.2,
                           timeout_s=300)
     assert result.state is JobState.SUCCEEDED, result.reason

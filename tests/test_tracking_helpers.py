@@ -193,7 +193,7 @@ def config_data(
     data["name"] = name
     data["description"] = "a short campaign for the tracking tests"
     data["store"] = {"url": f"sqlite:///{tmp / 'campaign.db'}"}
-    data["evaluator"] = {"name": "toy", "max_concurrency": 2}
+    data["evaluator"] = {"name": "toy_plugin:ToyPlugin", "max_concurrency": 2}
     data["optimiser"].update({"budget": 6, "initial_designs": 4, "batch_size": 2, **optimiser})
     if tracking_uri is not None:
         data["tracking"] = {"uri": tracking_uri, "artifact_location": str(tmp / "mlartifacts")}
