@@ -100,8 +100,12 @@ def background(
     failed_in_block = False
     try:
         yield thread
-    except BaseException:
+    except BaseException as exc:
         failed_in_block = True
+        if thread.error is not None and not thread._reported:
+            # The block failed because the thread died (its signal came late): name the cause.
+            thread._reported = True
+            raise pytest.fail.Exception(thread.message(), pytrace=False) from exc
         raise
     finally:
         try:
