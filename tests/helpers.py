@@ -13,12 +13,12 @@ import signal
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import FrameType
 
 import pytest
 
-__all__ = ["FAIL_SIGNAL", "HelperThread", "background"]
+__all__ = ["FAIL_SIGNAL", "HelperThread", "HelperThreads", "background"]
 
 #: Sent to the main thread when a helper thread fails (pytest-timeout uses SIGALRM).
 FAIL_SIGNAL = signal.SIGUSR2
@@ -119,3 +119,31 @@ def background(
             if thread.is_alive():
                 pytest.fail(f"helper thread {name!r} did not end within {join_timeout_s} s")
             thread.fail_once()
+
+
+class HelperThreads:
+    """Start helper threads that live until the test ends (the ``helper_threads`` fixture).
+
+    Each thread runs under :func:`background`: its failure fails the test at once, and at
+    teardown it is stopped, joined (bounded) and any error not yet reported is raised.
+    """
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+
+    def start(
+        self,
+        target: Callable[[], object],
+        *,
+        name: str,
+        stop: Callable[[], object] | None = None,
+        join_timeout_s: float = 30.0,
+    ) -> HelperThread:
+        """Start ``target`` in a helper thread; see :func:`background` for the arguments."""
+        return self._stack.enter_context(
+            background(target, name=name, stop=stop, join_timeout_s=join_timeout_s)
+        )
+
+    def close(self) -> None:
+        """Stop and join every thread, last started first; raise the first unreported error."""
+        self._stack.close()

@@ -75,6 +75,7 @@ def test_second_driver_is_refused_clearly(store: CampaignStore) -> None:
         pass
 
 
+@pytest.mark.integration  # a subprocess
 def test_lock_of_a_killed_process_is_released(store: CampaignStore, tmp_path: Path) -> None:
     code = textwrap.dedent(f"""
         import time
