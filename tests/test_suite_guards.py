@@ -148,3 +148,23 @@ def test_a_helper_that_does_not_stop_fails_its_test() -> None:
         with background(lambda: never.wait(30), name="stuck", join_timeout_s=0.1):
             pass
     never.set()
+
+
+def test_an_unhandled_thread_exception_fails_the_test(
+    pytester: pytest.Pytester, pytestconfig: pytest.Config
+) -> None:
+    """A plain thread (not from tests/helpers.py) that raises is an error, not a warning."""
+    filters = "\n    ".join(pytestconfig.getini("filterwarnings"))
+    pytester.makeini(f"[pytest]\nfilterwarnings =\n    {filters}\n")
+    pytester.makepyfile(test_raw_thread='''
+import threading
+
+def test_thread_raises():
+    thread = threading.Thread(target=lambda: 1 / 0)
+    thread.start()
+    thread.join()
+''')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    # Without the filter this test passes with a warning.
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ZeroDivisionError*", "*PytestUnhandledThreadExceptionWarning*"])
