@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test lint install clean
+.PHONY: run test test-unit services lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/optloop run $(CONFIG)
 
-test: $(STAMP)
+# The system services the tests need (Chromium, PostgreSQL), installed only if missing.
+services:
+	bash tests/setup-services.sh
+
+# Unit and integration tests (`slow` ones are deselected by default; run them with -m slow).
+test: $(STAMP) services
 	$(BIN)/pytest
+
+# Quick loop: unit tests only (no servers, browser, Dask, pip installs or subprocess CLIs).
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not integration and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check optloop tests experiments

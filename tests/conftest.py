@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from helpers import HelperThreads
 
 from optloop.config import CampaignConfig
 from optloop.tracking import MirrorCallback, hook
@@ -26,3 +29,11 @@ def _no_mlflow_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
     switched_off.real = real  # type: ignore[attr-defined]
     monkeypatch.setattr(hook, "mirror_callbacks", switched_off)
+
+
+@pytest.fixture
+def helper_threads() -> Iterator[HelperThreads]:
+    """Start helper threads (fake servers, scripted labs) whose failure fails the test at once."""
+    threads = HelperThreads()
+    yield threads
+    threads.close()

@@ -193,6 +193,7 @@ camp.run(poll_interval_s=0.01)
 """
 
 
+@pytest.mark.integration  # a subprocess
 def test_sigkill_mid_campaign_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     code = textwrap.dedent(KILL_SCRIPT.format(tests=str(ROOT / "tests"), tmp=str(tmp_path)))
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)

@@ -143,6 +143,7 @@ EXPECTED_FAILURES = {
 }
 
 
+@pytest.mark.integration  # a subprocess
 def test_suite_catches_a_broken_evaluator(tmp_path: Path) -> None:
     """The suite's tests can fail: an evaluator breaking five rules fails exactly those tests."""
     (tmp_path / "test_sloppy.py").write_text(SLOPPY_PLUGIN_TESTS)

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.integration  # pip installs the example plugin; checks run in subprocesses
+
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "experiments" / "example_plugin"
 PROJECT = tomllib.loads((PLUGIN_DIR / "pyproject.toml").read_text())["project"]
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import HelperThreads
 from loop_settings import FAST
 from pybamm_designs import SI, alloy, design
 
@@ -34,7 +35,12 @@ from optloop.evaluators.base import JobState
 from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.pybamm import PybammEvaluator, PybammOptions
 from optloop.evaluators.pybamm import evaluator as pybamm_evaluator
-from optloop.exceptions import ConfigError, EvaluationError, EvaluatorUnavailableError
+from optloop.exceptions import (
+    ConfigError,
+    EvaluationError,
+    EvaluatorUnavailableError,
+    OptloopError,
+)
 from optloop.executors import (
     DASK_ADDRESS_ENV,
     DaskExecutor,
@@ -47,6 +53,8 @@ from optloop.executors import (
 from optloop.optimiser import Optimiser
 from optloop.space import DesignSpace
 from optloop.store import CampaignStore, TrialStatus
+
+pytestmark = pytest.mark.integration  # a Dask scheduler and workers on loopback, worker processes
 
 distributed = pytest.importorskip("distributed")  # the [dask] extra; installed in dev venvs
 
@@ -147,11 +155,9 @@ def test_missing_distributed_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_unreachable_scheduler_fails_fast() -> None:
     address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
-    t0 = time.monotonic()
+    # Bounded by the test's deadline (a hang fails it), not timed: a busy machine is slow.
     with pytest.raises(EvaluationError, match=r"connect_timeout_s=1 s"):
         DaskExecutor(address, connect_timeout_s=1.0)
-    # Bound: the timeout plus Dask's connection back-off; never a hang.
-    assert time.monotonic() - t0 < 10.0
     ev = PybammEvaluator(SMALL_PYBAMM, context=EvaluatorContext(executor={
         "kind": "dask", "address": address, "connect_timeout_s": 1.0}))
     with pytest.raises(EvaluationError, match="no Dask scheduler answered"):
@@ -227,9 +233,13 @@ def fast_campaign(cfg: CampaignConfig) -> Campaign:
 
 
 def run_in_thread(
-    cfg: CampaignConfig,
+    cfg: CampaignConfig, helper_threads: HelperThreads
 ) -> tuple[threading.Thread, queue.Queue[Any], dict[str, Any]]:
-    """Run a campaign in a thread (its store stays in that thread); hand its executor out."""
+    """Run a campaign in a thread (its store stays in that thread); hand its executor out.
+
+    An optloop error is the campaign's result (kept in ``out["error"]``); any other exception
+    in the thread fails the test at once.
+    """
     handoff: queue.Queue[Any] = queue.Queue()
     out: dict[str, Any] = {}
 
@@ -241,24 +251,23 @@ def run_in_thread(
                 out["progress"] = camp.run()
                 out["trials"] = camp.store.trials()
                 out["counts"] = camp.store.counts()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except OptloopError as exc:  # the campaign's answer, checked by the test
             out["error"] = exc
             handoff.put(exc)
             store = CampaignStore(cfg.store.url or "", cfg.name)
             out["trials"] = store.trials()
             out["counts"] = store.counts()
 
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    thread = helper_threads.start(target, name="campaign")
     return thread, handoff, out
 
 
 def test_dask_campaign_survives_a_worker_killed_mid_evaluation(
-    cluster: Any, tmp_path: Path
+    cluster: Any, tmp_path: Path, helper_threads: HelperThreads
 ) -> None:
     data = quick_config_data(tmp_path, {"kind": "dask", "address": cluster.scheduler_address})
     data["optimiser"].update(budget=6, initial_designs=4, batch_size=2)
-    thread, handoff, out = run_in_thread(config_from_dict(data))
+    thread, handoff, out = run_in_thread(config_from_dict(data), helper_threads)
     ex = handoff.get(timeout=60)
     assert isinstance(ex, DaskExecutor), ex
     assert ex.workers == 2
@@ -337,14 +346,15 @@ def killable_scheduler(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[b
 
 
 def test_scheduler_killed_mid_campaign_stops_it_and_loses_nothing(
-    killable_scheduler: tuple[str, subprocess.Popen[bytes]], tmp_path: Path
+    killable_scheduler: tuple[str, subprocess.Popen[bytes]], tmp_path: Path,
+    helper_threads: HelperThreads,
 ) -> None:
     address, sched = killable_scheduler
     data = quick_config_data(
         tmp_path, {"kind": "dask", "address": address, "connect_timeout_s": 20.0}
     )
     data["optimiser"].update(budget=4, initial_designs=4, batch_size=2)
-    thread, handoff, out = run_in_thread(config_from_dict(data))
+    thread, handoff, out = run_in_thread(config_from_dict(data), helper_threads)
     ex = handoff.get(timeout=60)
     assert isinstance(ex, DaskExecutor), ex
     wait_for(lambda: bool(ex.started_keys()), 60, "a job to start on the worker")

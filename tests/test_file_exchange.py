@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import background
 from loop_settings import FAST
 
 from optloop.campaign import Campaign
@@ -155,14 +156,9 @@ class StandInLab:
                   fade_frame(ticket, scale=scale))
         return self.inbox / f"{stem}.bdf.csv"
 
-    def drained(self, timeout_s: float = 20.0) -> bool:
-        """Wait until optloop has taken every file from the inbox."""
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            if not any(self.inbox.iterdir()):
-                return True
-            time.sleep(0.01)
-        return False
+    def empty(self) -> bool:
+        """Return whether optloop has taken every file from the inbox."""
+        return not any(self.inbox.iterdir())
 
 
 def malformed_csv(ticket: dict[str, Any]) -> str:
@@ -267,72 +263,117 @@ class TestFileExchangeConformance(EvaluatorConformance):
 
 
 
-class ScriptedLab(threading.Thread):
-    """A lab process that answers each new ticket, with the mishaps of a real lab.
+class ScriptedLab:
+    """A lab that answers each new ticket, with the mishaps of a real lab, in step with optloop.
 
     trial-0001: partial data, the final file, then a duplicate final (a different cell).
     trial-0002: a malformed file first, then a good one.
     trial-0003: the cell is lost (reported with no data); its rebuild is answered normally.
     trial-0004: a symlink in the inbox pointing outside it, then the real file.
     Also, once: a result for a trial nobody asked for.
+
+    The lab runs in a helper thread (tests/helpers.py) but moves only on optloop's polls: each
+    poll hands the lab one turn and waits until the turn is done. In a turn the lab takes its
+    next scripted step once optloop has taken the previous step's files, so the run does not
+    depend on how fast the machine is; a step whose files optloop has not taken within
+    ``patience_polls`` polls fails the lab, and so the test, with a message.
     """
 
-    def __init__(self, root: Path, outside_file: Path) -> None:
-        super().__init__(daemon=True)
+    def __init__(self, root: Path, outside_file: Path, *, patience_polls: int = 500) -> None:
         self.lab = StandInLab(root)
         self.outside_file = outside_file
+        self.patience_polls = patience_polls
         self.stop = threading.Event()
         self.done: set[str] = set()
-        self.errors: list[BaseException] = []
         self.log: list[str] = []
+        self.polls = 0
+        self._steps: list[tuple[str, Callable[[], object], bool]] = []
+        self._waiting: tuple[str, int] | None = None  # (step, polls since) until the inbox empties
+        self._turn = threading.Semaphore(0)
+        self._turn_done = threading.Semaphore(0)
 
     def run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                for trial_id in self.lab.tickets():
-                    if trial_id not in self.done and not self.lab.cancelled(trial_id):
-                        self.done.add(trial_id)
-                        self.handle(trial_id)
-                time.sleep(0.01)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            self.errors.append(exc)
+        """Take one turn per poll until stopped (the helper thread's body)."""
+        while not self.stop.is_set():
+            if self._turn.acquire(timeout=0.05):
+                try:
+                    self.turn()
+                finally:
+                    self._turn_done.release()
 
-    def step(self, what: str, action: Callable[[], object], *, wait: bool = True) -> None:
-        action()
-        self.log.append(what)
-        if wait:
-            assert self.lab.drained(), f"optloop did not take the files of {what!r}"
+    def poll(self) -> None:
+        """Give the lab one turn and wait for it (called by optloop's status polls)."""
+        self.polls += 1
+        self._turn.release()
+        # Bounded; if the lab thread dies, tests/helpers.py fails the test before this ends.
+        assert self._turn_done.acquire(timeout=120), "the scripted lab did not take its turn"
 
-    def handle(self, trial_id: str) -> None:
+    def turn(self) -> None:
+        """Queue new tickets' scripts; take the next step once the last one's files are gone."""
+        for trial_id in self.lab.tickets():
+            if trial_id not in self.done and not self.lab.cancelled(trial_id):
+                self.done.add(trial_id)
+                self._steps.extend(self.script(trial_id))
+        if self._waiting is not None:
+            what, polls = self._waiting
+            if not self.lab.empty():
+                assert polls < self.patience_polls, (
+                    f"optloop did not take the files of {what!r} in {polls} polls")
+                self._waiting = (what, polls + 1)
+                return
+            self._waiting = None
+        if self._steps:
+            what, action, wait = self._steps.pop(0)
+            action()
+            self.log.append(what)
+            if wait:
+                self._waiting = (what, 0)
+
+    def script(self, trial_id: str) -> list[tuple[str, Callable[[], object], bool]]:
+        """Return the steps (name, action, wait for optloop to take the files) of a ticket."""
         lab, ticket = self.lab, self.lab.ticket(trial_id)
         meta = {"trial_id": trial_id, "cell_id": f"C-{trial_id}", "final": True}
         short = trial_id.split(".", 1)[-1]  # the campaign keys trials as <campaign>.<uid>
         if short == "trial-0001":
-            self.step("unknown trial", lambda: lab.send(
-                "trial-9999__x", {**meta, "trial_id": "trial-9999"}, fade_frame(ticket)))
-            self.step("partial", lambda: lab.send(
-                "trial-0001__partial", {**meta, "final": False},
-                fade_frame(ticket, cycles=4, running=True)))
-            self.step("final", lambda: lab.answer(trial_id))
-            self.step("duplicate", lambda: lab.send(
-                "trial-0001__dup", {**meta, "cell_id": "C-other"}, fade_frame(ticket, scale=0.5)),
-                wait=False)
-        elif short == "trial-0002":
-            self.step("malformed", lambda: lab.send(
-                "trial-0002__bad", meta, raw_csv=malformed_csv(ticket)))
-            self.step("final", lambda: lab.answer(trial_id))
-        elif short == "trial-0003":
-            self.step("lost", lambda: lab.send(
+            return [
+                ("unknown trial", lambda: lab.send(
+                    "trial-9999__x", {**meta, "trial_id": "trial-9999"}, fade_frame(ticket)),
+                 True),
+                ("partial", lambda: lab.send(
+                    "trial-0001__partial", {**meta, "final": False},
+                    fade_frame(ticket, cycles=4, running=True)), True),
+                ("final", lambda: lab.answer(trial_id), True),
+                ("duplicate", lambda: lab.send(
+                    "trial-0001__dup", {**meta, "cell_id": "C-other"},
+                    fade_frame(ticket, scale=0.5)), False),
+            ]
+        if short == "trial-0002":
+            return [
+                ("malformed", lambda: lab.send(
+                    "trial-0002__bad", meta, raw_csv=malformed_csv(ticket)), True),
+                ("final", lambda: lab.answer(trial_id), True),
+            ]
+        if short == "trial-0003":
+            return [("lost", lambda: lab.send(
                 "trial-0003__lost",
-                {**meta, "status": "lost", "reason": "cell shorted during formation"}))
-        elif short == "trial-0004":
+                {**meta, "status": "lost", "reason": "cell shorted during formation"}), True)]
+        if short == "trial-0004":
             def trick() -> None:
                 os.symlink(self.outside_file, lab.inbox / "trick.bdf.csv")
                 lab.send("trick", meta)  # the sentinel of the link
-            self.step("symlink", trick)
-            self.step("final", lambda: lab.answer(trial_id))
-        else:
-            self.step("final", lambda: lab.answer(trial_id))
+            return [("symlink", trick, True), ("final", lambda: lab.answer(trial_id), True)]
+        return [("final", lambda: lab.answer(trial_id), True)]
+
+
+def poll_driven(evaluator: Evaluator, lab: ScriptedLab) -> None:
+    """Make every status poll of ``evaluator`` give ``lab`` a turn first."""
+    status = evaluator.status
+
+    def status_after_lab(job_id: str) -> Any:
+        lab.poll()
+        return status(job_id)
+
+    evaluator.status = status_after_lab  # type: ignore[method-assign]
 
 
 def test_campaign_through_the_exchange_folder(tmp_path: Path) -> None:
@@ -352,23 +393,18 @@ def test_campaign_through_the_exchange_folder(tmp_path: Path) -> None:
         initial_designs=4, seed=cfg.seed, settings=FAST,
     )
     lab = ScriptedLab(root, outside)
-    lab.start()
-    t0 = time.monotonic()
-    try:
+    with background(lab.run, name="scripted lab", stop=lab.stop.set):
         with Campaign(cfg, optimiser=opt) as camp:  # the evaluator comes from the registry
             evaluator = camp.evaluator
             assert isinstance(evaluator, FileExchangeEvaluator)
-            final = camp.run(poll_interval_s=0.02)
+            poll_driven(evaluator, lab)
+            # The campaign's sleeps between polls do not matter: the lab moves on polls.
+            final = camp.run(poll_interval_s=0.0)
             trials = {t.uid: t for t in camp.store.trials()}
             # Anything still in the inbox is taken by a scan (what a cron tick does).
-            assert lab.lab.drained(timeout_s=0.5) or evaluator.scan().quarantined
+            assert lab.lab.empty() or evaluator.scan().quarantined
             shown = camp.status()["evaluator_notices"]
-    finally:
-        lab.stop.set()
-        lab.join(timeout=10)
-    elapsed = time.monotonic() - t0
-    assert not lab.errors, lab.errors
-    assert elapsed < 60, f"campaign took {elapsed:.1f} s"
+    assert lab.log[:3] == ["unknown trial", "partial", "final"], lab.log
 
     # Every trial completed: the lost cell was rebuilt under a new key and answered.
     assert final.counts["completed"] == 6 and final.counts["failed"] == 0, final.counts

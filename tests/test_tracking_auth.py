@@ -34,6 +34,8 @@ from optloop.config import CampaignConfig, config_from_dict
 from optloop.store import CampaignStore, TrialStatus
 from optloop.tracking import MlflowMirror
 
+pytestmark = pytest.mark.integration  # the team MLflow server (start-server.sh)
+
 _one_torch_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 ADMIN_PASSWORD = "a-long-test-password-1234"

@@ -35,6 +35,8 @@ from optloop.store import CampaignStore, TrialStatus
 from optloop.tracking import MirrorCallback, MlflowMirror
 from optloop.tracking.layout import RUN_STATUS
 
+pytestmark = pytest.mark.integration  # MLflow servers in subprocesses
+
 _one_torch_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 

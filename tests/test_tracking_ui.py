@@ -31,6 +31,8 @@ from test_tracking_helpers import (
 
 from optloop.tracking import MirrorCallback
 
+pytestmark = pytest.mark.integration  # an MLflow server and headless Chromium
+
 _one_torch_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
