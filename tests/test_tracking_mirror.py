@@ -6,8 +6,8 @@ closed port and by a socket that accepts connections and never answers.
 
 from __future__ import annotations
 
-import os
 import contextlib
+import os
 import socket
 import threading
 import time
