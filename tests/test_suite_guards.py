@@ -67,7 +67,6 @@ def lab_until_first_ticket(lab, stop, then):
 # Generous on purpose: this test must fail at once from the lab's error, not by the deadline.
 @pytest.mark.timeout(300)
 def test_lab_dies_mid_campaign(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTLOOP_TRACKING", "off")
     camp, lab = campaign(tmp_path)
     stop = threading.Event()
 
@@ -82,7 +81,6 @@ def test_lab_dies_mid_campaign(tmp_path, monkeypatch):
 
 @pytest.mark.timeout({hang})
 def test_lab_stops_answering(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPTLOOP_TRACKING", "off")
     camp, lab = campaign(tmp_path)
     stop = threading.Event()
     with background(lab_until_first_ticket(lab, stop, lambda: None), name="silent lab",

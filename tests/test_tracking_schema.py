@@ -23,7 +23,7 @@ _BEFORE_BATCH = "a8c4a736bde6"
 
 @pytest.fixture(autouse=True)
 def _no_tracking_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "OPTLOOP_TRACKING"):
+    for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
 
 
