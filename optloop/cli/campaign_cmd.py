@@ -14,6 +14,7 @@ from optloop.campaign import Campaign, Progress
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import load_config
 from optloop.exceptions import OptloopError
+from optloop.secrets import mask_url
 from optloop.space import Design
 from optloop.store import TrialStatus
 
@@ -52,14 +53,14 @@ def run(config: Path, budget: int | None) -> None:
     """
     started = time.time()
     with _open(config) as camp:
-        click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
+        click.echo(f"campaign {camp.config.name!r}: store {mask_url(camp.store.url)}")
         done = camp.store.counts()
         if any(done.values()):
             click.echo(f"resuming: {done}")
         final = camp.run(budget, progress=lambda p: click.echo(_progress_line(p, started)))
         click.echo(_progress_line(final, started))
         _print_front(camp.status())
-        click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
+        click.echo(f"\nresults: {mask_url(camp.store.url)} (see `optloop status {config}`)")
         if "MLflow" in final.message:
             click.echo(final.message.removeprefix("done; "))
             click.echo(f"watch it in the MLflow UI: optloop ui {config}")
@@ -233,7 +234,7 @@ def status(config: Path, as_json: bool) -> None:
     if as_json:
         echo_json(st)
         return
-    click.echo(f"campaign {st['campaign']!r} ({st['store']}), budget {st['budget']}")
+    click.echo(f"campaign {st['campaign']!r} ({mask_url(st['store'])}), budget {st['budget']}")
     click.echo("trials: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
     click.echo(f"hypervolume: {fmt(st['hypervolume'])}")
     _print_front(st)

@@ -11,6 +11,7 @@ import click
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.exceptions import DesignError
+from optloop.secrets import mask_url
 from optloop.space import CLAIM_TITLES, Design, DesignSpace
 
 __all__ = ["DESIGNS_SCHEMA", "read_designs", "space", "validate"]
@@ -53,7 +54,7 @@ def validate(config: Path) -> None:
     o = cfg.optimiser
     click.echo(
         f"  evaluator {cfg.evaluator.name}; {o.initial_designs} initial designs, "
-        f"batches of {o.batch_size}, budget {o.budget}; tracking {cfg.tracking.uri}"
+        f"batches of {o.batch_size}, budget {o.budget}; tracking {mask_url(cfg.tracking.uri)}"
     )
     ex = cfg.executor
     where = f" at {ex.address}" if ex.address else (" (OPTLOOP_DASK_ADDRESS)" if ex.kind == "dask"
