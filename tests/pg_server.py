@@ -125,6 +125,12 @@ class PgServer:
         self.psql(f"CREATE DATABASE \"{database}\" OWNER \"{user}\"")
         return f"postgresql://{user}:{password}@{self.host}:{self.port}/{database}"
 
+    def dump(self, database: str) -> str:
+        """Return a plain-text dump (schema and every row) of a database."""
+        return self._check([str(self.bin_dir / "pg_dump"), "-h", self.host, "-p", str(self.port),
+                            "-U", SUPERUSER, "--no-owner", database], 120,
+                           PGPASSWORD=SUPERUSER_PASSWORD)
+
     def env(self, **extra: str) -> dict[str, str]:
         """Return the libpq settings to reach this server as its superuser."""
         return {"PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": SUPERUSER,
