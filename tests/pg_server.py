@@ -65,7 +65,9 @@ class PgServer:
 
     # --- running the server's programs ---------------------------------------------------
 
-    def _cmd(self, argv: list[str], timeout_s: float, **env: str) -> subprocess.CompletedProcess[str]:
+    def _cmd(
+        self, argv: list[str], timeout_s: float, **env: str
+    ) -> subprocess.CompletedProcess[str]:
         prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
         full_env = {**os.environ, **env}
         return subprocess.run(prefix + argv, capture_output=True, text=True, env=full_env,
