@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from optloop.exceptions import OptloopError
 
@@ -91,6 +92,8 @@ class CampaignLock:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
                 conn.execute(text("RESET application_name"))
                 conn.commit()
+            except SQLAlchemyError:
+                conn.invalidate()  # a broken session is discarded, and its lock with it
             finally:
                 conn.close()
 
