@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from pg_server import PgServer, postgres
 from test_tracking_helpers import ROOT, fresh_mlflow_db
 
+from optloop.cli import cli
 from optloop.store import CampaignBusyError, CampaignStore, StoreConnectionError
 
 pytestmark = pytest.mark.integration
@@ -78,7 +80,8 @@ def campaign_db(pg: PgServer) -> Iterator[tuple[str, str]]:
 
 
 def test_campaign_on_postgres_never_shows_the_password(
-    pg: PgServer, campaign_db: tuple[str, str], tmp_path: Path
+    pg: PgServer, campaign_db: tuple[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
 ) -> None:
     url, password = campaign_db
     secret = password.encode()
@@ -116,28 +119,35 @@ def test_campaign_on_postgres_never_shows_the_password(
     assert sync.returncode == 0, outputs["sync"][-3000:]
 
     # Bad input that quotes the URL: a password in the config file, an unparsable URL, a
-    # driver that is not installed. Each is refused with exit 2, the URL masked.
-    bad_cfg = _config(tmp_path, "badcfg", store={"url": url})
-    bad = _cli(["run", str(bad_cfg)], tmp_path, env)
-    outputs["bad config"] = bad.stdout + bad.stderr
-    assert bad.returncode == 2 and "store.url" in bad.stderr and "***" in bad.stderr
-    val = _cli(["validate", str(bad_cfg)], tmp_path, env)
-    outputs["validate bad config"] = val.stdout + val.stderr
-    assert val.returncode == 2
-    bad_port = url.replace(f":{pg.port}/", ":notaport/")
-    port = _cli(["status", str(cfg)], tmp_path, {**env, "OPTLOOP_STORE_URL": bad_port})
-    outputs["bad port"] = port.stdout + port.stderr
-    assert port.returncode == 2 and "Traceback" not in port.stderr, outputs["bad port"]
-    drv = _cli(["status", str(cfg)], tmp_path,
-               {**env, "OPTLOOP_STORE_URL": url.replace("postgresql://", "postgresql+pg8000://")})
-    outputs["missing driver"] = drv.stdout + drv.stderr
-    assert drv.returncode == 2 and "Traceback" not in drv.stderr, outputs["missing driver"]
+    # driver that is not installed, a tracking URI with credentials. Each is refused with
+    # exit 2 and the URL masked. In-process (the same click commands, no interpreter start-up
+    # each); capfd also catches anything written to the process's stdout / stderr directly.
+    monkeypatch.chdir(tmp_path)
+    for var in ("OPTLOOP_TRACKING", "OPTLOOP_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPTLOOP_STORE_URL", url)
+    capfd.readouterr()
 
-    # A tracking URI with credentials in the environment is refused without echoing them.
-    trk = _cli(["sync", str(cfg)], tmp_path,
-               {**env, "OPTLOOP_TRACKING_URI": f"http://alice:{password}@127.0.0.1:1"})
-    outputs["tracking URI with credentials"] = trk.stdout + trk.stderr
-    assert trk.returncode == 2 and "MLFLOW_TRACKING_PASSWORD" in trk.stderr
+    def invoke(name: str, args: list[str], **env: str) -> str:
+        result = CliRunner().invoke(cli, args, env=env)
+        fds = capfd.readouterr()
+        outputs[name] = result.stdout + result.stderr + fds.out + fds.err
+        assert result.exit_code == 2, f"{name}: {outputs[name][-3000:]}"
+        assert "Traceback" not in outputs[name], outputs[name]
+        return result.stderr
+
+    bad_cfg = _config(tmp_path, "badcfg", store={"url": url})
+    err = invoke("bad config", ["run", str(bad_cfg)])
+    assert "store.url" in err and "***" in err
+    invoke("validate bad config", ["validate", str(bad_cfg)])
+    invoke("bad port", ["status", str(cfg)],
+           OPTLOOP_STORE_URL=url.replace(f":{pg.port}/", ":notaport/"))
+    err = invoke("missing driver", ["status", str(cfg)],
+                 OPTLOOP_STORE_URL=url.replace("postgresql://", "postgresql+pg8000://"))
+    assert "not installed" in err and "***" in err
+    err = invoke("tracking URI with credentials", ["sync", str(cfg)],
+                 OPTLOOP_TRACKING_URI=f"http://alice:{password}@127.0.0.1:1")
+    assert "MLFLOW_TRACKING_PASSWORD" in err
 
     leaked = [name for name, text in outputs.items() if password in text]
     assert not leaked, f"password printed by: {leaked}"
