@@ -249,3 +249,11 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreConnectionError, match="cannot open the campaign store") as err:
         CampaignStore(f"postgresql://u:{password}@127.0.0.1:{port}/db?connect_timeout=5", "x")
     assert password not in str(err.value) and "***" in str(err.value)
+
+
+def test_pg_fixture_fails_without_the_server_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pg_server
+
+    monkeypatch.setattr(pg_server, "find_bin_dir", lambda: None)
+    with pytest.raises(pytest.fail.Exception, match="run the test set-up step"):
+        next(pg_server.postgres())
