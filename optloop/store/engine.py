@@ -1,9 +1,10 @@
 """The database engine of a campaign store: SQLite by default, PostgreSQL for a team.
 
 A plain ``postgresql://`` URL uses the maintained driver, psycopg 3 (the ``postgres`` extra:
-``pip install 'optloop[postgres]'``); SQLAlchemy alone would pick psycopg2. A missing driver
-or an unreachable server is a clear :class:`StoreConnectionError`, never a driver traceback,
-and no message carries the URL's password.
+``pip install 'optloop[postgres]'``), whichever SQLAlchemy release is installed (2.0 would
+pick psycopg2, 2.1 picks psycopg 3). A missing driver or an unreachable server is a clear
+:class:`StoreConnectionError`, never a driver traceback, and no message carries the URL's
+password.
 """
 
 from __future__ import annotations
