@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
+from optloop.secrets import mask_text
+
 __all__ = [
     "ConfigError",
     "DesignError",
@@ -72,10 +74,12 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> list[str]
     lines = []
     for err in exc.errors():
         path = prefix + (".".join(str(p) for p in err["loc"]) or "<root>")
-        msg = err["msg"]
+        msg = mask_text(err["msg"])
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         given = err.get("input")
+        if isinstance(given, str):
+            given = mask_text(given)  # a refused URL may carry a password: never echo it
         if err["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown key (value {given!r}); remove it or check its spelling")
         elif err["type"] == "missing":

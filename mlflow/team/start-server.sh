@@ -3,14 +3,15 @@
 #
 # Every setting comes from the environment (see env.example); no secret is written into the
 # repository or onto the command line. Database passwords go in PGPASSWORD or ~/.pgpass
-# (libpq reads them), so the URIs below carry none. Runs in the foreground; Ctrl-C stops it.
+# (libpq reads them), so the URIs below carry none. Runs in the foreground; Ctrl-C or a
+# SIGTERM to this script stops the server and all its workers.
 #
 #   set -a; . ~/.config/optloop/mlflow-team.env; set +a   # your copy of env.example
 #   mlflow/team/start-server.sh
 set -euo pipefail
 
-: "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI, e.g. postgresql+psycopg2://mlflow@localhost:5432/mlflow}"
-: "${MLFLOW_AUTH_DATABASE_URI:?set MLFLOW_AUTH_DATABASE_URI, e.g. postgresql+psycopg2://mlflow@localhost:5432/mlflow_auth}"
+: "${MLFLOW_BACKEND_STORE_URI:?set MLFLOW_BACKEND_STORE_URI, e.g. postgresql+psycopg://mlflow@localhost:5432/mlflow}"
+: "${MLFLOW_AUTH_DATABASE_URI:?set MLFLOW_AUTH_DATABASE_URI, e.g. postgresql+psycopg://mlflow@localhost:5432/mlflow_auth}"
 : "${MLFLOW_ARTIFACTS_DESTINATION:?set MLFLOW_ARTIFACTS_DESTINATION, e.g. /srv/mlflow/artifacts or s3://bucket/prefix}"
 : "${MLFLOW_FLASK_SERVER_SECRET_KEY:?set MLFLOW_FLASK_SERVER_SECRET_KEY (a long random string, e.g. from: python -c 'import secrets; print(secrets.token_hex(32))')}"
 # MLFLOW_AUTH_ADMIN_PASSWORD is needed on the very first start only (it creates the admin user).
@@ -33,9 +34,25 @@ AUTH_CACHE_TTL=${MLFLOW_AUTH_CACHE_TTL_SECONDS:-60}
 
 # The auth app reads its settings from an ini file; write one for this run only.
 conf_dir=$(mktemp -d)
+child=
+# Stop the server with the script: SIGTERM (systemd, kill) or Ctrl-C reach this shell, which
+# passes them on to the server's whole process group (mlflow, uvicorn and its workers), waits
+# up to 10 s, then kills what is left. The ini folder is removed on every exit.
+stop() {
+  trap - TERM INT
+  if [[ -n "$child" ]]; then
+    kill -TERM -- "-$child" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 -- "-$child" 2>/dev/null || break
+      sleep 0.2
+    done
+    kill -KILL -- "-$child" 2>/dev/null || true
+  fi
+  exit "$1"
+}
 trap 'rm -rf "$conf_dir"' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+trap 'stop 143' TERM
+trap 'stop 130' INT
 umask 077
 cat > "$conf_dir/basic_auth.ini" <<INI
 [mlflow]
@@ -56,9 +73,16 @@ if [[ -n "${MLFLOW_ALLOWED_HOSTS:-}" ]]; then
 fi
 
 echo "MLflow team server on http://${HOST}:${PORT} (basic auth, artifacts proxied to ${MLFLOW_ARTIFACTS_DESTINATION})" >&2
+# Job control puts the server in a process group of its own, so stop() can signal all of it.
+set -m
 "$MLFLOW_BIN" server \
   --app-name basic-auth \
   --backend-store-uri "$MLFLOW_BACKEND_STORE_URI" \
   --serve-artifacts --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" \
   --host "$HOST" --port "$PORT" --workers "$WORKERS" \
-  "${extra[@]}"
+  "${extra[@]}" &
+child=$!
+set +m
+status=0
+wait "$child" || status=$?
+exit "$status"

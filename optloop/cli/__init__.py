@@ -17,6 +17,7 @@ from optloop.cli.plugins_cmd import plugins
 from optloop.cli.space_cmd import space, validate
 from optloop.cli.tracking_cmd import report, sync, ui
 from optloop.exceptions import OptloopError
+from optloop.secrets import mask_text
 
 __all__ = ["cli", "main"]
 
@@ -28,7 +29,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OptloopError as exc:
-            click.echo(f"error: {exc}", err=True)
+            # A message may quote a URL (a bad store URL, a config value): mask its password.
+            click.echo(f"error: {mask_text(str(exc))}", err=True)
             ctx.exit(2)
 
 

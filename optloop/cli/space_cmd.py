@@ -11,6 +11,7 @@ import click
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
+from optloop.secrets import mask_url
 from optloop.exceptions import ConfigError, DesignError
 from optloop.space import CLAIM_TITLES, Design, DesignSpace
 
@@ -65,7 +66,7 @@ def validate(config: Path) -> None:
     click.echo(f"  evaluator {cfg.evaluator.name}, options valid ({shown})")
     click.echo(
         f"  {o.initial_designs} initial designs, batches of {o.batch_size}, budget "
-        f"{o.budget}; tracking {cfg.tracking.uri}"
+        f"{o.budget}; tracking {mask_url(cfg.tracking.uri)}"
     )
     ex = cfg.executor
     where = f" at {ex.address}" if ex.address else (" (OPTLOOP_DASK_ADDRESS)" if ex.kind == "dask"

@@ -11,6 +11,7 @@ import click
 from optloop.cli._format import echo_json
 from optloop.config import CampaignConfig, load_config
 from optloop.exceptions import OptloopError
+from optloop.secrets import mask_text, mask_url
 from optloop.store import CampaignBusyError, CampaignStore
 
 __all__ = ["report", "sync", "ui"]
@@ -106,7 +107,9 @@ def ui(config: Path, host: str, port: int, print_command: bool) -> None:
     if print_command:
         click.echo(" ".join(cmd))
         return
-    click.echo(f"MLflow UI on {cmd[5]} at http://{host}:{port} (Ctrl-C stops it)", err=True)
+    click.echo(
+        f"MLflow UI on {mask_url(cmd[5])} at http://{host}:{port} (Ctrl-C stops it)", err=True
+    )
     env = dict(os.environ)
     # The server's job runner (GenAI jobs) is not used by optloop and costs a dozen processes.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
@@ -143,7 +146,8 @@ def report(config: Path, out: Path, no_mlflow: bool) -> None:
     store = _store(cfg)
     try:
         if not store.trials():
-            raise OptloopError(f"campaign {cfg.name!r} has no trials in {store.url}; run it first")
+            raise OptloopError(f"campaign {cfg.name!r} has no trials in {mask_url(store.url)}; "
+                               "run it first")
         files = build_report(store, cfg, out)
         click.echo(f"report: {files.html.resolve()}")
         if no_mlflow or not cfg.tracking.enabled:
@@ -155,8 +159,8 @@ def report(config: Path, out: Path, no_mlflow: bool) -> None:
         except CampaignBusyError:
             rep = mirror.log_report(store, cfg, files, create=False)
         if rep.ok:
-            click.echo(f"logged to MLflow run {rep.parent_run_id} ({rep.tracking_uri})")
+            click.echo(f"logged to MLflow run {rep.parent_run_id} ({mask_url(rep.tracking_uri)})")
         else:
-            click.echo(f"warning: not logged to MLflow: {rep.error}", err=True)
+            click.echo(f"warning: not logged to MLflow: {mask_text(str(rep.error))}", err=True)
     finally:
         store.close()

@@ -19,6 +19,7 @@ from optloop.reports.cycling import load_cycling
 from optloop.reports.html import Section, render_html
 from optloop.reports.surrogate import calibration, importance
 from optloop.reports.tables import pareto_table, trials_table
+from optloop.secrets import mask_url
 from optloop.store import CampaignStore, Trial
 
 __all__ = ["PLOTS", "Report", "build_report"]
@@ -120,7 +121,7 @@ def build_report(store: CampaignStore, config: CampaignConfig, out_dir: str | Pa
     summary = [
         ("campaign", c.name),
         ("description", c.description or "-"),
-        ("store", store.url),
+        ("store", mask_url(store.url)),
         ("objectives", objectives),
         ("outcome constraints", constraints or "none"),
         ("evaluator", f"{c.evaluator.name} (fidelity {c.evaluator.fidelity})"),

@@ -1,5 +1,6 @@
 """The campaign store: trials, their lifecycle, and the one-driver lock."""
 
+from optloop.store.engine import POSTGRES_EXTRA, StoreConnectionError
 from optloop.store.lock import CampaignBusyError, CampaignLock
 from optloop.store.store import CampaignStore, StoreError
 from optloop.store.trial import TERMINAL, TRANSITIONS, Trial, TrialStatus
@@ -10,6 +11,8 @@ __all__ = [
     "CampaignBusyError",
     "CampaignLock",
     "CampaignStore",
+    "POSTGRES_EXTRA",
+    "StoreConnectionError",
     "StoreError",
     "Trial",
     "TrialStatus",

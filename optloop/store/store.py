@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -22,17 +21,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.engine import Engine, make_url
 
 from optloop.exceptions import OptloopError
+from optloop.secrets import mask_url
 from optloop.space import Design
+from optloop.store.engine import create_schema, open_engine
 from optloop.store.lock import CampaignLock
 from optloop.store.trial import TRANSITIONS, Trial, TrialStatus
 
@@ -99,31 +97,16 @@ _iterations = Table(
 )
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
-
-
 class CampaignStore:
     """Trials of one campaign in a SQL database."""
 
     def __init__(self, url: str, campaign: str) -> None:
-        self.url = url
+        self._url = url  # may carry a password: never shown, only given to the engine
+        self.url = mask_url(url)
+        """The store's URL for display: its password, if any, is masked."""
         self.campaign = campaign
-        parsed = make_url(url)
-        self.sqlite_path: Path | None = None
-        if parsed.get_backend_name() == "sqlite":
-            if not parsed.database or parsed.database == ":memory:":
-                raise StoreError(f"store URL {url!r}: an SQLite store needs a file path")
-            self.sqlite_path = Path(parsed.database)
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url, future=True)
-        if self.sqlite_path is not None:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        _meta.create_all(self.engine)
+        self.engine, self.sqlite_path = open_engine(url)
+        create_schema(self.engine, _meta, url)
 
     def lock(self) -> CampaignLock:
         """Return the campaign's exclusive driver lock (use as a context manager)."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from optloop.config.models import TrackingConfig
 from optloop.exceptions import OptloopError
+from optloop.secrets import mask_url
 
 __all__ = [
     "TrackingUnavailableError",
@@ -101,11 +102,7 @@ def artifact_root_uri(tracking: TrackingConfig, uri: str, experiment: str) -> st
 
 def display_uri(uri: str) -> str:
     """Return the URI with any password masked (for messages and tags)."""
-    parts = urlsplit(uri)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return uri
+    return mask_url(uri)
 
 
 _HTTP_LIMITS_LOCK = threading.Lock()
