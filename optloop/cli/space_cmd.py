@@ -11,8 +11,8 @@ import click
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
-from optloop.secrets import mask_url
 from optloop.exceptions import ConfigError, DesignError
+from optloop.secrets import mask_url
 from optloop.space import CLAIM_TITLES, Design, DesignSpace
 
 __all__ = ["DESIGNS_SCHEMA", "read_designs", "space", "validate"]
