@@ -126,7 +126,7 @@ def check_mirror(client: MlflowClient, store: CampaignStore, cfg: CampaignConfig
         del d
     # The parent: config, key params, step metrics per iteration, plots and the trials table.
     p = parent.data.params
-    assert p["seed"] == str(cfg.seed) and p["evaluator"] == "toy"
+    assert p["seed"] == str(cfg.seed) and p["evaluator"] == cfg.evaluator.name
     assert p["optimiser"].endswith("qLogNEHVI")
     assert p["optimiser.budget"] == str(cfg.optimiser.budget)
     iterations = sorted({r["iteration"] for r in store.iterations()})
