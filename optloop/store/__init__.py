@@ -1,6 +1,7 @@
 """The campaign store: trials, their lifecycle, and the one-driver lock."""
 
 from optloop.store.lock import CampaignBusyError, CampaignLock
+from optloop.store.session import DriverSession, SessionState
 from optloop.store.store import CampaignStore, StoreError
 from optloop.store.trial import TERMINAL, TRANSITIONS, Trial, TrialStatus
 
@@ -10,6 +11,8 @@ __all__ = [
     "CampaignBusyError",
     "CampaignLock",
     "CampaignStore",
+    "DriverSession",
+    "SessionState",
     "StoreError",
     "Trial",
     "TrialStatus",

@@ -80,6 +80,8 @@ class Trial:
     proposed_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    session_id: str | None = None
+    """The driver session that submitted the current job (:mod:`optloop.store.session`)."""
 
     @property
     def uid(self) -> str:
