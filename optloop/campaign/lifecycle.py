@@ -50,7 +50,8 @@ class Rule:
     trial: TrialStatus
     """The trial's status after this outcome (``running``: the job is submitted again)."""
     spends_attempt: bool
-    """Whether the new submission counts against ``evaluator.max_attempts``."""
+    """Whether the re-submission (``trial`` is ``running``) counts against
+    ``evaluator.max_attempts``; the first submission always does."""
     cap: str | None = None
     """The config field that caps the re-submissions (None: no re-submission)."""
     after_cap: TrialStatus | None = None
@@ -76,21 +77,21 @@ LIFECYCLE: Mapping[JobOutcome, Rule] = MappingProxyType(
             True,
             cap="max_attempts",
             after_cap=TrialStatus.ABANDONED,
-            meaning="cell or job gone (short, channel fault): a new cell under a new key",
+            meaning="cell or job gone (short, channel fault, dead worker): a new cell",
         ),
         JobOutcome.FORGOTTEN: Rule(
             TrialStatus.RUNNING,
             True,
             cap="max_attempts",
             after_cap=TrialStatus.ABANDONED,
-            meaning="the evaluator forgot a job of the current driver: treated as lost",
+            meaning="the evaluator forgot a job of the running driver: as lost",
         ),
         JobOutcome.DRIVER_DIED: Rule(
             TrialStatus.RUNNING,
             False,
             cap="max_driver_restarts",
             after_cap=TrialStatus.FAILED,
-            meaning="its driver died or stopped: re-run under the same key, no attempt spent",
+            meaning="its driver died or stopped and took the job with it: re-run it",
         ),
     }
 )
@@ -110,13 +111,19 @@ def outcome_of(state: JobState) -> JobOutcome:
 def markdown_table() -> str:
     """Return the lifecycle table as the README shows it (one row per job outcome)."""
     lines = [
-        "| Job outcome | Trial becomes | Spends an attempt | Cap (`evaluator.`) | After the cap |"
+        "| Job outcome | Trial becomes | Re-submission | Cap (`evaluator.`) | Once capped |"
         " Meaning |",
         "|---|---|---|---|---|---|",
     ]
     for outcome, rule in LIFECYCLE.items():
+        if rule.trial is not TrialStatus.RUNNING:
+            again = "-"
+        elif rule.spends_attempt:
+            again = "new key, spends an attempt"
+        else:
+            again = "same key, no attempt spent"
         lines.append(
-            f"| {outcome.value} | {rule.trial.value} | {'yes' if rule.spends_attempt else 'no'}"
+            f"| {outcome.value} | {rule.trial.value} | {again}"
             f" | {f'`{rule.cap}`' if rule.cap else '-'}"
             f" | {rule.after_cap.value if rule.after_cap else '-'} | {rule.meaning} |"
         )
