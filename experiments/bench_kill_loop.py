@@ -76,7 +76,7 @@ class Tally:
     campaigns: list[str] = field(default_factory=list)
 
 
-def write_config(folder: Path, name: str, seconds: float) -> Path:
+def write_config(folder: Path, name: str, seconds: float, *, driver_cap: bool = True) -> Path:
     data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
     data["name"] = name
     data["store"] = {"url": f"sqlite:///{folder / 'campaign.db'}"}
@@ -86,14 +86,16 @@ def write_config(folder: Path, name: str, seconds: float) -> Path:
         "max_concurrency": 2,
         "max_driver_restarts": 1000,
     }
+    if not driver_cap:  # a build that predates the field refuses it
+        del data["evaluator"]["max_driver_restarts"]
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def start(config: Path, folder: Path) -> subprocess.Popen[bytes]:
+def start(config: Path, folder: Path, source: Path = ROOT) -> subprocess.Popen[bytes]:
     env = dict(os.environ, OPTLOOP_TRACKING="off")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
     return subprocess.Popen(
         [sys.executable, "-c", "from optloop.cli import main; main()", "run", str(config)],
         cwd=folder,
@@ -207,6 +209,10 @@ def main() -> None:
     ap.add_argument("--job-s", type=float, default=2.0, help="seconds per toy job")
     ap.add_argument("--hung-s", type=float, default=180.0, help="no store event for this long")
     ap.add_argument("--leftover-s", type=float, default=10.0)
+    ap.add_argument("--source", type=Path, default=ROOT,
+                    help="the optloop tree the runs import (compare with an older build)")
+    ap.add_argument("--no-driver-cap", action="store_true",
+                    help="leave evaluator.max_driver_restarts out (a build without it)")
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "kill_loop")
     args = ap.parse_args()
 
@@ -221,10 +227,10 @@ def main() -> None:
         while True:
             name = f"quick-kill-{len(tally.campaigns)}"
             tally.campaigns.append(name)
-            config = write_config(folder, name, args.job_s)
+            config = write_config(folder, name, args.job_s, driver_cap=not args.no_driver_cap)
             store = CampaignStore(f"sqlite:///{folder / 'campaign.db'}", name)
             while not (store.trials() and done(store, budget)):
-                proc = start(config, folder)
+                proc = start(config, folder, args.source)
                 tally.runs += 1
                 delay, after_start = None, False
                 if tally.kills < args.kills:
