@@ -202,3 +202,35 @@ def test_a_design_that_kills_its_driver_fails_after_the_cap(tmp_path: Path) -> N
     assert trial.attempts == 1
     assert "evaluator.max_driver_restarts = 2" in (trial.reason or "")
     assert json.loads(json.dumps(trial.metadata))["driver_restarts"] == 3
+
+
+def test_only_the_design_that_kills_its_driver_fails_not_its_batch_mate(tmp_path: Path) -> None:
+    """Both trials of a batch die with the driver; re-run alone, only the culprit is charged."""
+    config = write_config(
+        tmp_path,
+        # The two Sobol designs of quick.yaml (seed 1) are 0.70 um and 0.26 um thick.
+        options={"seconds": 1.0, "workers": 2, "kill_driver_above_um": 0.5},
+        max_concurrency=2,
+        max_driver_restarts=2,
+    )
+    data = yaml.safe_load(config.read_text())
+    data["optimiser"].update(initial_designs=2, batch_size=2, budget=2)
+    config.write_text(yaml.safe_dump(data))
+    codes = []
+    for _ in range(8):  # bounded
+        proc = start_run(config, tmp_path)
+        try:
+            _, err = proc.communicate(timeout=300)
+        finally:
+            proc.kill()
+        codes.append(proc.returncode)
+        if proc.returncode == 0:
+            break
+    assert codes[-1] == 0, (codes, err.decode())
+    store = CampaignStore(f"sqlite:///{tmp_path / 'campaign.db'}", "quick")
+    by_thickness = {t.design.alloy_layer.thickness_um > 0.5: t for t in store.trials()}
+    culprit, mate = by_thickness[True], by_thickness[False]
+    assert culprit.status is TrialStatus.FAILED
+    assert "evaluator.max_driver_restarts = 2" in (culprit.reason or "")
+    assert mate.status is TrialStatus.COMPLETED, (mate.status, mate.reason)
+    assert culprit.attempts == mate.attempts == 1

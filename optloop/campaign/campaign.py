@@ -421,12 +421,19 @@ class Campaign:
             return self.store.transition(
                 trial.id, rule.after_cap, reason, reason=reason, metadata=metadata
             )
+        # Every trial running beside a design that kills its driver dies with it; from the
+        # second death on, each suspect is re-run alone, so only the culprit is charged again.
+        solo = deaths >= 2
         trial = self.store.transition(
             trial.id,
             rule.trial,
-            f"driver {who} {state.value}; re-running its job ({deaths}/{cap}, no attempt spent)",
-            metadata=metadata,
+            f"driver {who} {state.value}; re-running its job ({deaths}/{cap}, no attempt spent"
+            f"{', alone' if solo else ''})",
+            metadata={**metadata, "solo": solo},
+            job_id=None if solo else trial.job_id,
         )
+        if solo:
+            return trial  # submitted by _collect once nothing else runs
         return self._submit(trial, spend_attempt=rule.spends_attempt)
 
     def _review(self, trial: Trial, status: JobStatus) -> Trial:
@@ -519,7 +526,12 @@ class Campaign:
 
     def _collect(self) -> None:
         for t in self.store.trials([TrialStatus.RUNNING]):
-            self._poll(t)
+            if t.job_id is not None:
+                self._poll(t)
+        running = self.store.trials([TrialStatus.RUNNING])
+        waiting = [t for t in running if t.job_id is None]  # suspects of a driver death
+        if waiting and all(t.job_id is None for t in running):
+            self._submit(waiting[0], spend_attempt=False)
 
     def _fill(self, budget: int) -> None:
         counts = self.store.counts()
@@ -530,6 +542,8 @@ class Campaign:
         free = self.concurrency() - running
         if free <= 0:
             return
+        if any(t.metadata.get("solo") for t in self.store.trials([TrialStatus.RUNNING])):
+            return  # a suspect of a driver death runs alone
         waiting = self.store.trials([TrialStatus.PROPOSED])
         if not waiting and room > 0:
             n_obs = sum(1 for o in self.observations() if not o.failed)

@@ -13,8 +13,10 @@ The campaign looks every decision up here (:data:`LIFECYCLE`); the README's tabl
   the trial is abandoned (ignored by the optimiser).
 * ``driver died``: the driver that submitted the job died or stopped, taking the job with it
   (a local process pool); the next driver re-runs it under the same key without spending an
-  attempt, up to ``evaluator.max_driver_restarts`` times; one death more and the trial fails
-  with that reason (a design that exhausts memory kills its driver every time).
+  attempt, up to ``evaluator.max_driver_restarts`` times, alone from the second death on (no
+  other job runs beside it, so a batch mate of the culprit stops being charged); one death
+  more and the trial fails with that reason (a design that exhausts memory kills its driver
+  every time).
 """
 
 from __future__ import annotations
