@@ -22,6 +22,7 @@ from typing import Any
 from optloop.analysis import hypervolume, pareto_trials
 from optloop.campaign.early_stop import EarlyStopper
 from optloop.campaign.events import CampaignCallback
+from optloop.campaign.lifecycle import LIFECYCLE, JobOutcome, outcome_of
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
 from optloop.evaluators.registry import check_evaluator_config, evaluator_for_config
@@ -34,7 +35,14 @@ from optloop.exceptions import (
 from optloop.objectives import CAPACITY_MARGIN, METRICS, check_metric
 from optloop.optimiser import Observation, Optimiser
 from optloop.space import Design, DesignSpace, derive
-from optloop.store import TERMINAL, CampaignStore, Trial, TrialStatus
+from optloop.store import (
+    TERMINAL,
+    CampaignStore,
+    DriverSession,
+    SessionState,
+    Trial,
+    TrialStatus,
+)
 
 __all__ = ["Campaign", "Progress", "Told", "default_store_url"]
 
@@ -124,6 +132,7 @@ class Campaign:
             else None
         )
         self._early_notes: dict[int, str] = {}
+        self._session: DriverSession | None = None
 
     @classmethod
     def from_config(cls, path: str | Path, **kwargs: Any) -> Campaign:
@@ -376,38 +385,52 @@ class Campaign:
         return [moved[i] if kind == "moved" else added[i] for kind, i in order]
 
     def _record(self, trial_id: int, result: EvaluationResult) -> Trial:
-        to, message, values = self._transition_for(self.store.get(trial_id), result)
+        """Record a terminal result as :data:`~optloop.campaign.lifecycle.LIFECYCLE` says."""
+        trial = self.store.get(trial_id)
+        if (
+            result.state.is_terminal
+            and outcome_of(result.state) is JobOutcome.LOST
+            and trial.status is TrialStatus.RUNNING
+        ):
+            return self._lost(trial, result.reason or "lost")  # a new cell, as status LOST
+        to, message, values = self._transition_for(trial, result)
         return self.store.transition(trial_id, to, message, **values)
 
     def _transition_for(
         self, trial: Trial, result: EvaluationResult
     ) -> tuple[TrialStatus, str | None, dict[str, Any]]:
-        """Return the store transition that records ``result`` on ``trial``."""
+        """Return the store transition that records the terminal ``result`` on ``trial``."""
+        if not result.state.is_terminal:
+            raise OptloopError(
+                f"trial {trial.id}: result state {result.state.value} is not final"
+            )
+        rule = LIFECYCLE[outcome_of(result.state)]
+        # A lost result for a trial that is not running (told by hand): nothing to rebuild.
+        to = rule.trial if rule.trial is not TrialStatus.RUNNING else rule.after_cap
+        assert to is not None
         common: dict[str, Any] = {
             "bdf_path": result.bdf_path,
-            # The campaign's own notes (lost cells...) stay beside the evaluator's.
+            # The campaign's own notes (lost cells, driver restarts) are kept.
             "metadata": {**trial.metadata, **result.metadata},
         }
-        if result.state is JobState.SUCCEEDED:
+        if to is TrialStatus.COMPLETED:
             return (
-                TrialStatus.COMPLETED,
+                to,
                 "result recorded",
                 {"outcomes": result.metrics, "censored": result.censored, **common},
             )
-        if result.state is JobState.CANCELLED:
-            why = result.reason or "cancelled"
-            return TrialStatus.ABANDONED, why, {"reason": why, **common}
-        if result.state in (JobState.FAILED, JobState.LOST):
+        reason = result.reason or result.state.value
+        if to is TrialStatus.FAILED:
             return (
-                TrialStatus.FAILED,
-                result.reason,
+                to,
+                reason,
                 {
-                    "reason": f"{result.state.value}: {result.reason}",
+                    "reason": f"{result.state.value}: {reason}",
                     "outcomes": result.metrics,
                     **common,
                 },
             )
-        raise OptloopError(f"trial {trial.id}: result state {result.state.value} is not final")
+        return to, reason, {"reason": reason, **common}
 
     def attach(
         self,
@@ -471,7 +494,18 @@ class Campaign:
         retries = int(trial.metadata.get("lost_attempts", 0))
         return base if retries == 0 else f"{base}-r{retries}"
 
-    def _submit(self, trial: Trial) -> Trial:
+    def _session_id(self) -> str:
+        """Return this driver's session, recorded in the store on first use."""
+        if self._session is None:
+            self._session = self.store.start_session()
+        return self._session.id
+
+    def _submit(self, trial: Trial, *, spend_attempt: bool = True) -> Trial:
+        """Hand a trial to the evaluator, stamped with this driver's session.
+
+        ``spend_attempt=False`` for a re-run after a driver death: not the design's fault.
+        """
+        session = self._session_id()
         try:
             job = self.evaluator.submit(
                 trial.design.to_dict(), trial_id=self._job_key(trial), fidelity=trial.fidelity
@@ -492,7 +526,8 @@ class Campaign:
             TrialStatus.RUNNING,
             f"submitted as {job}",
             job_id=job,
-            attempts=trial.attempts + 1,
+            attempts=trial.attempts + (1 if spend_attempt else 0),
+            session_id=session,
         )
 
     def _poll(self, trial: Trial) -> Trial:
@@ -507,15 +542,58 @@ class Campaign:
                 return self._review(trial, status)
             return trial
         if status is None:
-            # The evaluator forgot the job (its process restarted): the same key re-submits it.
-            if trial.attempts >= self.config.evaluator.max_attempts:
-                why = "job unknown to the evaluator"
-                reason = f"lost {trial.attempts} time(s): {why}"
-                return self.store.transition(trial.id, TrialStatus.FAILED, why, reason=reason)
-            return self._submit(trial)
+            return self._unknown_job(trial)
         if status.state is JobState.LOST:
             return self._lost(trial, status.reason or "lost")
         return self._record(trial.id, self.evaluator.fetch(trial.job_id))
+
+    def _unknown_job(self, trial: Trial) -> Trial:
+        """Handle a running trial whose job the evaluator does not know.
+
+        Submitted by a driver that has since died or stopped, the job died with it (a local
+        pool): re-run it under the same key without spending an attempt, up to
+        ``evaluator.max_driver_restarts``; then fail the trial (the design may be what kills
+        its driver). Submitted by this driver, the evaluator forgot it: a lost job.
+        """
+        sid = trial.session_id
+        known = self.store.session(sid) if sid else None
+        current = self._session.id if self._session is not None else None
+        state = known.state(current) if known is not None else SessionState.UNKNOWN
+        if state is SessionState.CURRENT:
+            return self._lost(trial, JobOutcome.FORGOTTEN.value)
+        rule = LIFECYCLE[JobOutcome.DRIVER_DIED]
+        cap = self.config.evaluator.max_driver_restarts
+        deaths = int(trial.metadata.get("driver_restarts", 0)) + 1
+        who = known.describe() if known is not None else "a driver not recorded"
+        history = [
+            *trial.metadata.get("driver_restart_log", []),
+            {"session": sid, "driver": who, "state": state.value},
+        ]
+        metadata = {**trial.metadata, "driver_restarts": deaths, "driver_restart_log": history}
+        if deaths > cap:
+            assert rule.after_cap is not None
+            reason = (
+                f"its driver died or stopped {deaths} time(s) during its evaluation (last: "
+                f"{who}, {state.value}); limit evaluator.max_driver_restarts = {cap}: the "
+                "design may be what kills its driver (e.g. by exhausting memory)"
+            )
+            return self.store.transition(
+                trial.id, rule.after_cap, reason, reason=reason, metadata=metadata
+            )
+        # Every trial running beside a design that kills its driver dies with it; from the
+        # second death on, each suspect is re-run alone, so only the culprit is charged again.
+        solo = deaths >= 2
+        trial = self.store.transition(
+            trial.id,
+            rule.trial,
+            f"driver {who} {state.value}; re-running its job ({deaths}/{cap}, no attempt spent"
+            f"{', alone' if solo else ''})",
+            metadata={**metadata, "solo": solo},
+            job_id=None if solo else trial.job_id,
+        )
+        if solo:
+            return trial  # submitted by _collect once nothing else runs
+        return self._submit(trial, spend_attempt=rule.spends_attempt)
 
     def _review(self, trial: Trial, status: JobStatus) -> Trial:
         """Look at a running cell's partial data; stop it if it is clearly poor.
@@ -580,16 +658,18 @@ class Campaign:
         lost = int(trial.metadata.get("lost_attempts", 0)) + 1
         history = [*trial.metadata.get("lost_reasons", []), why]
         metadata = {**trial.metadata, "lost_attempts": lost, "lost_reasons": history}
+        rule = LIFECYCLE[JobOutcome.LOST]
         if trial.attempts >= self.config.evaluator.max_attempts:
+            assert rule.after_cap is not None
             reason = f"lost {lost} time(s); last: {why}"
             return self.store.transition(
-                trial.id, TrialStatus.ABANDONED, reason, reason=reason, metadata=metadata
+                trial.id, rule.after_cap, reason, reason=reason, metadata=metadata
             )
         trial = self.store.transition(
-            trial.id, TrialStatus.RUNNING, f"lost ({why}); submitting a new cell",
+            trial.id, rule.trial, f"lost ({why}); submitting a new cell",
             metadata=metadata,
         )
-        return self._submit(trial)
+        return self._submit(trial, spend_attempt=rule.spends_attempt)
 
     def _check_early_stopping(self) -> None:
         """Refuse early stopping with an evaluator that cannot show partial data."""
@@ -623,9 +703,14 @@ class Campaign:
 
     def _collect(self) -> None:
         for t in self.store.trials([TrialStatus.RUNNING]):
-            after = self._poll(t)
-            if after.status in TERMINAL:
-                self._emit("on_trial_finished", after)
+            if t.job_id is not None:
+                after = self._poll(t)
+                if after.status in TERMINAL:
+                    self._emit("on_trial_finished", after)
+        running = self.store.trials([TrialStatus.RUNNING])
+        waiting = [t for t in running if t.job_id is None]  # suspects of a driver death
+        if waiting and all(t.job_id is None for t in running):
+            self._submit(waiting[0], spend_attempt=False)
 
     def _fill(self, budget: int) -> None:
         counts = self.store.counts()
@@ -636,6 +721,8 @@ class Campaign:
         free = self.concurrency() - running
         if free <= 0:
             return
+        if any(t.metadata.get("solo") for t in self.store.trials([TrialStatus.RUNNING])):
+            return  # a suspect of a driver death runs alone
         waiting = self.store.trials([TrialStatus.PROPOSED])
         if not waiting and room > 0:
             n_obs = sum(1 for o in self.observations() if not o.failed)
@@ -794,6 +881,9 @@ class Campaign:
         closer = getattr(self._evaluator, "close", None)
         if callable(closer):
             closer()
+        if self._session is not None:  # a clean stop: its in-process jobs were shut down
+            self.store.end_session(self._session.id)
+            self._session = None
         self.store.close()
 
     def __enter__(self) -> Campaign:

@@ -354,6 +354,9 @@ class EvaluatorConfig(_Strict):
     """Evaluations running at once; default: what the evaluator says it can run."""
     max_attempts: int = Field(default=3, ge=1, le=20)
     """Submissions of a trial whose job or cell was lost before it is given up (abandoned)."""
+    max_driver_restarts: int = Field(default=5, ge=0, le=1_000)
+    """Re-runs of a trial whose driver died during its evaluation (they spend no attempt);
+    one death more and the trial fails: the design may be what kills its driver (memory)."""
 
     @field_validator("name")
     @classmethod

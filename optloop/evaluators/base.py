@@ -18,6 +18,12 @@ QUEUED may also go straight to a terminal state; a terminal state never changes.
   job it issued but can no longer follow (a dead channel, a restarted service) is ``LOST``.
 * A failed evaluation is data, not an exception: a result with state ``FAILED`` or ``LOST``
   and a reason. Exceptions are for an evaluator that cannot be used at all.
+* ``FAILED`` and ``LOST`` differ in whose fault it is. ``FAILED``: the evaluation of the design
+  failed (a solver failure, a delaminated film); the campaign records a failed trial and never
+  evaluates the design again. ``LOST``: the cell or job is gone for a reason that says nothing
+  about the design (a short, a dead channel or worker); the campaign builds a new cell under a
+  new ``trial_id`` up to ``evaluator.max_attempts``, then abandons the trial. What the campaign
+  does for each state is one table, :data:`optloop.campaign.lifecycle.LIFECYCLE`.
 * Everything that crosses the interface (designs, metadata, capabilities) is JSON, so jobs can
   be recorded and resumed; :func:`check_json_serialisable` checks it.
 
@@ -75,10 +81,12 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     """Finished; the result holds the metrics (some may be censored lower bounds)."""
     FAILED = "failed"
-    """Infrastructure or solver failure; the design may be retried (Ax FAILED). Needs a reason."""
+    """The design's evaluation failed (solver failure, a cell that could not be made); data
+    about the design: the campaign fails the trial and does not retry it. Needs a reason."""
     LOST = "lost"
-    """The cell or the job is gone (shorted cell, dead channel); do not retry (Ax ABANDONED).
-    Needs a reason."""
+    """The cell or the job is gone for a reason unrelated to the design (shorted cell, dead
+    channel or worker); the campaign retries with a new cell up to ``max_attempts``. Needs a
+    reason."""
     CANCELLED = "cancelled"
     """Stopped on request (cancel, timeout) before it finished."""
 
@@ -245,7 +253,7 @@ class EvaluationResult:
 
         Args:
             reason: Why it failed.
-            state: ``FAILED`` (retryable), ``LOST`` or ``CANCELLED``.
+            state: ``FAILED`` (the design's fault), ``LOST`` (not) or ``CANCELLED``.
             metadata: JSON-serialisable facts to record.
         """
         return cls(state=state, reason=reason, metadata=dict(metadata or {}))

@@ -4,12 +4,22 @@ Each worker may run an ``initializer`` once (the PyBaMM evaluator builds its mod
 worker process that dies breaks the whole :class:`~concurrent.futures.ProcessPoolExecutor`:
 every call still in it becomes ``lost`` (reason ``worker process died``) and the next
 :meth:`LocalExecutor.submit` starts a fresh pool, so one crash never blocks later work.
+
+Workers never outlive their driver: a killed driver (SIGKILL, out of memory) cannot shut its
+pool down, so each worker watches its parent itself: on Linux the kernel sends it SIGKILL when
+the parent dies (``prctl(PR_SET_PDEATHSIG)``), and everywhere a daemon thread exits the worker
+once its parent pid is gone (it is re-parented), within :data:`PARENT_POLL_S`.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +30,41 @@ from typing import Any
 from optloop.exceptions import EvaluationError
 from optloop.executors.base import TaskState
 
-__all__ = ["LocalExecutor", "LocalHandle"]
+__all__ = ["PARENT_POLL_S", "LocalExecutor", "LocalHandle"]
+
+#: Seconds between a worker's checks that its parent (the driver) is still alive.
+PARENT_POLL_S = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int, use_prctl: bool) -> None:
+    """Make this worker exit when ``parent_pid`` dies (runs first in every worker)."""
+    if use_prctl and sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the watchdog below still ends the worker
+    if os.getppid() != parent_pid:
+        os._exit(1)  # the parent died before prctl took effect
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)  # orphaned: nobody will ever read this worker's results
+
+    threading.Thread(target=watch, name="optloop-parent-watch", daemon=True).start()
+
+
+def _worker_init(
+    parent_pid: int,
+    use_prctl: bool,
+    initializer: Callable[..., Any] | None,
+    initargs: tuple[Any, ...],
+) -> None:
+    _die_with_parent(parent_pid, use_prctl)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 class LocalHandle:
@@ -125,11 +169,15 @@ class LocalExecutor:
 
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
+            # PR_SET_PDEATHSIG fires when the *thread* that started the worker ends; workers
+            # start in the submitting thread, so it is used only for pools driven from the
+            # main thread (the campaign's); the watchdog thread covers the other cases.
+            on_main = threading.current_thread() is threading.main_thread()
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=self._initializer,
-                initargs=self._initargs,
+                initializer=_worker_init,
+                initargs=(os.getpid(), on_main, self._initializer, self._initargs),
             )
         return self._pool
 

@@ -2,6 +2,7 @@
 
 from optloop.store.engine import POSTGRES_EXTRA, StoreConnectionError
 from optloop.store.lock import CampaignBusyError, CampaignLock
+from optloop.store.session import DriverSession, SessionState
 from optloop.store.store import CampaignStore, StoreError
 from optloop.store.trial import TERMINAL, TRANSITIONS, Trial, TrialStatus
 
@@ -11,7 +12,9 @@ __all__ = [
     "CampaignBusyError",
     "CampaignLock",
     "CampaignStore",
+    "DriverSession",
     "POSTGRES_EXTRA",
+    "SessionState",
     "StoreConnectionError",
     "StoreError",
     "Trial",

@@ -23,15 +23,19 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
+from sqlalchemy.engine import Engine
 
 from optloop.exceptions import OptloopError
 from optloop.secrets import mask_url
 from optloop.space import Design
 from optloop.store.engine import create_schema, open_engine
 from optloop.store.lock import CampaignLock
+from optloop.store.session import DriverSession
 from optloop.store.trial import TRANSITIONS, Trial, TrialStatus
 
 __all__ = ["CampaignStore", "StoreError"]
@@ -74,6 +78,19 @@ _trials = Table(
     Column("proposed_at", Float, nullable=False),
     Column("started_at", Float),
     Column("finished_at", Float),
+    Column("session_id", String(32)),
+    # The driver session that submitted the current job (see optloop.store.session).
+)
+_sessions = Table(
+    "driver_sessions",
+    _meta,
+    Column("id", String(32), primary_key=True),
+    Column("campaign", String(100), nullable=False, index=True),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("process_token", String(32)),
+    Column("ended_at", Float),
 )
 _events = Table(
     "trial_events",
@@ -107,6 +124,7 @@ class CampaignStore:
         self.campaign = campaign
         self.engine, self.sqlite_path = open_engine(url)
         create_schema(self.engine, _meta, url)
+        _add_missing_columns(self.engine)
 
     def lock(self) -> CampaignLock:
         """Return the campaign's exclusive driver lock (use as a context manager)."""
@@ -352,9 +370,63 @@ class CampaignStore:
             top = conn.execute(q).scalar()
         return 0 if top is None else int(top) + 1
 
+    # --- driver sessions ------------------------------------------------------------------
+
+    def start_session(self) -> DriverSession:
+        """Record a driver session for this process and return it."""
+        session = DriverSession.new()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(_sessions).values(
+                    id=session.id,
+                    campaign=self.campaign,
+                    pid=session.pid,
+                    host=session.host,
+                    started_at=session.started_at,
+                    process_token=session.process_token,
+                )
+            )
+        return session
+
+    def end_session(self, session_id: str) -> None:
+        """Mark a driver session as closed cleanly."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(_sessions)
+                .where((_sessions.c.id == session_id) & (_sessions.c.campaign == self.campaign))
+                .values(ended_at=time.time())
+            )
+
+    def session(self, session_id: str) -> DriverSession | None:
+        """Return a stored driver session, or None when unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(_sessions).where(
+                    (_sessions.c.id == session_id) & (_sessions.c.campaign == self.campaign)
+                )
+            ).first()
+        if row is None:
+            return None
+        return DriverSession(
+            id=row.id,
+            pid=int(row.pid),
+            host=row.host,
+            started_at=float(row.started_at),
+            process_token=row.process_token,
+            ended_at=row.ended_at,
+        )
+
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add columns introduced after a store was created (additive only; data untouched)."""
+    have = {c["name"] for c in inspect(engine).get_columns("trials")}
+    if "session_id" not in have:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE trials ADD COLUMN session_id VARCHAR(32)"))
 
 
 def _to_trial(row: Any) -> Trial:
@@ -378,4 +450,5 @@ def _to_trial(row: Any) -> Trial:
         proposed_at=float(row.proposed_at),
         started_at=row.started_at,
         finished_at=row.finished_at,
+        session_id=row.session_id,
     )

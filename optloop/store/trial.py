@@ -8,8 +8,9 @@ A trial is one design the campaign decided to evaluate. Its status moves only fo
 
 * ``PROPOSED``: stored, not yet handed to an evaluator (a crash here loses nothing: the next
   run submits it, it is never proposed again).
-* ``RUNNING``: handed to an evaluator under ``job_id``; after a crash the job is re-polled, and
-  re-submitted under the same trial if the evaluator no longer knows it.
+* ``RUNNING``: handed to an evaluator under ``job_id`` by the driver session ``session_id``;
+  after a crash the job is re-polled, and re-run without spending an attempt if it died with
+  its driver (see below).
 * ``COMPLETED``: has outcomes (a censored outcome is a lower bound).
 * ``FAILED``: the evaluation failed; the reason is kept and the optimiser learns to avoid the
   region. Failures are data, never a crash of the campaign.
@@ -17,7 +18,11 @@ A trial is one design the campaign decided to evaluate. Its status moves only fo
   short or a channel fault says nothing about the design); ignored by the optimiser.
 
 A lost cell (the evaluator reports ``LOST``) is rebuilt: the trial stays ``RUNNING`` and is
-submitted again under a new key (``<uid>-r1``, ``-r2``...) up to ``evaluator.max_attempts``.
+submitted again under a new key (``<uid>-r1``, ``-r2``...) up to ``evaluator.max_attempts``,
+then abandoned. A job that died with its driver (SIGKILL, out of memory) is re-run under the
+same key without spending an attempt, up to ``evaluator.max_driver_restarts``, then the trial
+fails. The campaign takes these decisions from one table,
+:data:`optloop.campaign.lifecycle.LIFECYCLE` (the README shows it).
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class Trial:
     proposed_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
+    session_id: str | None = None
+    """The driver session that submitted the current job (:mod:`optloop.store.session`)."""
 
     @property
     def uid(self) -> str:
