@@ -13,28 +13,18 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 import yaml
+from helpers import wait_for
 
 from optloop.store import CampaignStore, TrialStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL_TOY = "optloop.evaluators._toy_pool:PoolToyEvaluator"
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``predicate`` every 50 ms; fail the test after ``timeout_s`` seconds."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def gone(pid: int) -> bool:

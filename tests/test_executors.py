@@ -16,14 +16,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from helpers import HelperThreads
+from helpers import HelperThreads, wait_for
 from loop_settings import FAST
 from pybamm_designs import SI, alloy, design
 
@@ -62,15 +62,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Small candidate pools: these tests check the plumbing, not the optimiser (as test_campaign).
 SMALL_PYBAMM = {"screen_cycles": 5, "chunk_cycles": 5, "cycle_cap": 5, "timeout_s": 120.0}
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``predicate`` every 50 ms; fail the test after ``timeout_s`` seconds."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def free_port() -> int:
