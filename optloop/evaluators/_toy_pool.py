@@ -17,14 +17,27 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from optloop.evaluators.base import EvaluationResult, JobState, JobStatus, SubmissionLedger
+from optloop.evaluators.context import EvaluatorContext
 from optloop.exceptions import EvaluationError
 from optloop.executors.base import TaskState
 from optloop.executors.local import LocalExecutor, LocalHandle
 
-__all__ = ["PoolToyEvaluator", "score"]
+__all__ = ["PoolToyEvaluator", "PoolToyOptions", "score"]
+
+
+class PoolToyOptions(BaseModel):
+    """Options of :class:`PoolToyEvaluator` (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(default=1.0, ge=0.0, le=3600.0)
+    workers: int = Field(default=2, ge=1, le=64)
+    kill_driver_above_um: float | None = None
 
 
 def score(design: Mapping[str, Any]) -> dict[str, float]:
@@ -49,16 +62,23 @@ class PoolToyEvaluator:
     """Score designs with :func:`score` in a spawn process pool (see the module docstring)."""
 
     name = "toy_pool"
+    options_model: ClassVar[type[BaseModel]] = PoolToyOptions
 
-    def __init__(self, options: Mapping[str, Any] | None = None, **_: Any) -> None:
-        opts = dict(options or {})
-        unknown = sorted(set(opts) - {"seconds", "workers", "kill_driver_above_um"})
-        if unknown:
-            raise EvaluationError(f"toy_pool: unknown option(s) {unknown}")
-        self._seconds = float(opts.get("seconds", 1.0))
-        self._workers = int(opts.get("workers", 2))
-        kill = opts.get("kill_driver_above_um")
-        self._kill_above = None if kill is None else float(kill)
+    def __init__(
+        self,
+        options: PoolToyOptions | Mapping[str, Any] | None = None,
+        *,
+        context: EvaluatorContext | None = None,
+    ) -> None:
+        opts = (
+            options
+            if isinstance(options, PoolToyOptions)
+            else PoolToyOptions.model_validate(dict(options or {}))
+        )
+        self.context = context or EvaluatorContext()
+        self._seconds = opts.seconds
+        self._workers = opts.workers
+        self._kill_above = opts.kill_driver_above_um
         self._executor: LocalExecutor | None = None
         self._jobs: dict[str, LocalHandle] = {}
         self._ledger = SubmissionLedger(self.name)
