@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: the CPU build on this machine; anything else pulls CUDA.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# BoTorch's fused LogEI kernel, compiled once here (about 40 s) so that no campaign compiles
+	# it: a driver killed mid-compile would leave the compiler running.
+	$(BIN)/python -c "from optloop.optimiser.kernel import ensure_fused_kernel as k; print('BoTorch fused kernel:', k())"
 	touch $(STAMP)
 
 install: $(STAMP)

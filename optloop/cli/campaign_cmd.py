@@ -22,6 +22,7 @@ from optloop.evaluators.registry import check_evaluator_config
 from optloop.exceptions import OptloopError
 from optloop.secrets import mask_url
 from optloop.space import Design
+from optloop.store.lock import lock_path
 
 if TYPE_CHECKING:
     from optloop.tracking import MirrorCallback
@@ -127,7 +128,8 @@ def _files_a_new_store_creates(cfg: CampaignConfig) -> list[Path]:
     if db.exists():
         return []
     created = [db, *(Path(f"{db}{suffix}") for suffix in ("-wal", "-shm", "-journal"))]
-    created.append(Path(f"{db}.{cfg.name}.lock"))
+    lock = lock_path(db, cfg.name)
+    created += [lock, Path(f"{lock}.holder")]
     folder = db.parent
     while not folder.exists():  # folders made for the store, innermost first
         created.append(folder)

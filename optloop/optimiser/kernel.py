@@ -8,8 +8,8 @@ every later campaign would sleep forever, silently.
 
 So optloop loads the kernel itself, once per process, before BoTorch would:
 
-* under an ``flock`` on the build folder, which the kernel drops when its holder dies: two
-  optloop processes never compile at once, and a lock file found while holding it can only
+* under a file lock (``optloop.lock``) in the build folder, dropped by the kernel when its
+  holder dies: two optloop processes never compile at once, and a lock file found while holding it can only
   be another program's live compile or a dead one's leftover;
 * a leftover is recognised by its age and by no process working in the build folder (the
   compiler and ninja run there): it is removed, with a logged warning, and the build redone;
@@ -19,12 +19,13 @@ So optloop loads the kernel itself, once per process, before BoTorch would:
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 __all__ = ["EXTENSION", "KernelStatus", "ensure_fused_kernel"]
 
@@ -115,21 +116,23 @@ def ensure_fused_kernel(
     try:
         folder = build_dir or _build_directory()
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder, os.O_RDONLY)
     except OSError as exc:  # e.g. a read-only cache: BoTorch could not compile there either
         return _fallback(f"its build folder is not usable ({exc})")
+    own = FileLock(folder / "optloop.lock")  # dropped by the kernel if its holder is killed
     baton = folder / "lock"
     deadline = monotonic() + wait_s
     try:
-        while True:  # our own lock first: the kernel drops it if its holder is killed
+        while True:  # our own lock first
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                own.acquire(timeout=0)
                 break
-            except BlockingIOError:
+            except Timeout:
                 if monotonic() >= deadline:
                     return _fallback(f"another optloop process has compiled {folder} for "
                                      f"over {wait_s:g} s")
                 sleep(poll_s)
+            except OSError as exc:  # no lock file can be made there: BoTorch could not either
+                return _fallback(f"its build folder is not usable ({exc})")
         while baton.exists():  # another program's compile, or a dead one's leftover
             busy = list(compilers(folder))
             try:
@@ -152,7 +155,8 @@ def ensure_fused_kernel(
         _status = "loaded" if load() else "unavailable"
         return _status
     finally:
-        os.close(fd)  # drops our flock
+        if own.is_locked:
+            own.release()
 
 
 def _fallback(why: str) -> KernelStatus:

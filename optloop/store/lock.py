@@ -1,7 +1,8 @@
 """One driver per campaign: an exclusive lock that a crashed process cannot leave behind.
 
-For an SQLite store the lock is an ``flock`` on a file beside the database: the kernel drops
-it when the process dies (even by SIGKILL), so a stale lock is impossible. For a server
+For an SQLite store the lock is a :class:`filelock.FileLock` on a file beside the database (an
+``flock``: the kernel drops it when the process dies, even by SIGKILL, so a stale lock is
+impossible); the holder writes who it is into a ``.holder`` file beside it. For a server
 database (PostgreSQL) it is a session-level advisory lock, dropped when the connection
 closes. Either way a refused process is told who holds the campaign (pid, host, since): from
 the lock file on SQLite, from the holder's session name in ``pg_stat_activity`` on PostgreSQL.
@@ -9,7 +10,6 @@ the lock file on SQLite, from the holder's session name in ``pg_stat_activity`` 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -18,13 +18,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from optloop.exceptions import OptloopError
 
-__all__ = ["CampaignBusyError", "CampaignLock"]
+__all__ = ["CampaignBusyError", "CampaignLock", "lock_path"]
 
 
 class CampaignBusyError(OptloopError):
@@ -38,28 +39,26 @@ class CampaignLock:
         self.engine = engine
         self.campaign = campaign
         self.sqlite_path = sqlite_path
-        self._fd: int | None = None
+        self._file_lock: FileLock | None = None
         self._conn: Connection | None = None
         self._key = zlib.crc32(f"optloop:{campaign}".encode())
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`CampaignBusyError` naming the holder."""
         if self.sqlite_path is not None:
-            path = Path(f"{self.sqlite_path}.{self.campaign}.lock")
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            path = lock_path(self.sqlite_path, self.campaign)
+            holder_file = Path(f"{path}.holder")
+            lock = FileLock(path, timeout=0)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_holder(fd)
-                os.close(fd)
+                lock.acquire()
+            except Timeout:
                 raise CampaignBusyError(
                     f"campaign {self.campaign!r} is busy: another process holds {path} "
-                    f"({holder}); wait for it to finish, or stop it first"
+                    f"({_read_holder(holder_file)}); wait for it to finish, or stop it first"
                 ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(_me()).encode())
-            os.fsync(fd)
-            self._fd = fd
+            # Read only while the lock is held, so a dead holder's file is never believed.
+            holder_file.write_text(json.dumps(_me()))
+            self._file_lock = lock
             return
         conn = self.engine.connect()
         key = self._key
@@ -81,10 +80,9 @@ class CampaignLock:
 
     def release(self) -> None:
         """Drop the lock (idempotent)."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._file_lock is not None:
+            lock, self._file_lock = self._file_lock, None
+            lock.release()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
@@ -146,10 +144,14 @@ def _when(epoch: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
-def _read_holder(fd: int) -> str:
+def lock_path(sqlite_path: Path, campaign: str) -> Path:
+    """Return the lock file of ``campaign`` in the SQLite store at ``sqlite_path``."""
+    return Path(f"{sqlite_path}.{campaign}.lock")
+
+
+def _read_holder(holder_file: Path) -> str:
     try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        info = json.loads(os.read(fd, 4096).decode() or "{}")
+        info = json.loads(holder_file.read_text() or "{}")
         return f"pid {info.get('pid')} on {info.get('host')} since {_when(info.get('since', 0))}"
     except (OSError, ValueError):
         return "holder unknown"

@@ -6,7 +6,7 @@ stopped by a timeout) leaves a half-migrated file, e.g. with ``_alembic_tmp_late
 and every later MLflow call on it fails. So:
 
 * a new store is built in a temporary file beside the target and renamed over it only once
-  complete (``os.replace`` is atomic), under an ``flock`` on the folder that the kernel drops
+  complete (``os.replace`` is atomic), under a file lock in the folder that the kernel drops
   if the builder dies: a kill leaves at most a temporary file, removed by the next builder;
 * a half-made store left by an older version (no run, schema not at MLflow's head, or
   Alembic's temporary tables) is moved aside to ``<name>.half-made-<time>`` and rebuilt, with
@@ -17,7 +17,6 @@ and every later MLflow call on it fails. So:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import logging
 import os
@@ -25,6 +24,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from filelock import FileLock
 
 from optloop.exceptions import OptloopError
 
@@ -52,13 +53,9 @@ def _sqlite_path(uri: str) -> Path | None:
 
 @contextlib.contextmanager
 def _folder_lock(folder: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``folder`` (released by the kernel if we die)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    """Hold the folder's schema lock (a file lock: released by the kernel if we die)."""
+    with FileLock(folder / ".optloop-schema.lock"):
         yield
-    finally:
-        os.close(fd)  # closing drops the lock
 
 
 @functools.cache
