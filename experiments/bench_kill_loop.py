@@ -18,7 +18,8 @@ Counted, over every campaign:
   iteration and batch index);
 * **hung**: runs whose store showed no new event within ``--hung-s`` seconds while alive;
 * **leftover**: processes of a killed driver (``psutil`` children, recursive, taken just
-  before the kill) still alive ``--leftover-s`` seconds after it (then killed by pid);
+  before the kill) still alive ``--leftover-s`` seconds after it (then killed by pid; their
+  command lines are recorded in the JSON);
 * the total time, the runs, and the driver restarts recorded on trials.
 
 ``evaluator.max_driver_restarts`` is raised to 1000 here: the kills come from outside, so
@@ -73,6 +74,7 @@ class Tally:
     hung: int = 0
     leftover: int = 0
     leftover_pids: list[int] = field(default_factory=list)
+    leftover_commands: list[str] = field(default_factory=list)
     campaigns: list[str] = field(default_factory=list)
 
 
@@ -94,7 +96,9 @@ def write_config(folder: Path, name: str, seconds: float, *, driver_cap: bool = 
 
 
 def start(config: Path, folder: Path, source: Path = ROOT) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, OPTLOOP_TRACKING="off")
+    # Each run mirrors into MLflow (``mlflow/mlflow.db`` below the run folder), as a cron
+    # ``optloop run`` would: the kills land in syncs too.
+    env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
     return subprocess.Popen(
         [sys.executable, "-c", "from optloop.cli import main; main()", "run", str(config)],
@@ -158,10 +162,18 @@ def watch(
     return "exit"
 
 
+def command(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())[:200]
+    except psutil.Error:
+        return "?"
+
+
 def kill(
     proc: subprocess.Popen[bytes], tally: Tally, store: CampaignStore, leftover_s: float
 ) -> None:
     children = descendants(proc.pid)
+    commands = {c.pid: command(c) for c in children}
     running = store.counts()["running"]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -174,6 +186,7 @@ def kill(
         if alive(c):
             tally.leftover += 1
             tally.leftover_pids.append(c.pid)
+            tally.leftover_commands.append(commands.get(c.pid, "?"))
             c.kill()  # by pid: only what this driver started
 
 

@@ -36,7 +36,7 @@ def gone(pid: int) -> bool:
 
 
 def env() -> dict[str, str]:
-    e = dict(os.environ, OPTLOOP_TRACKING="off")
+    e = dict(os.environ)
     e["PYTHONPATH"] = os.pathsep.join([str(ROOT), e.get("PYTHONPATH", "")])
     return e
 
@@ -97,7 +97,8 @@ def write_config(tmp_path: Path, **evaluator: Any) -> Path:
 
 def start_run(config: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", "from optloop.cli import main; main()", "run", str(config)],
+        [sys.executable, "-c", "from optloop.cli import main; main()", "run", str(config),
+         "--no-tracking"],
         cwd=tmp_path,
         env=env(),
         stdout=subprocess.DEVNULL,

@@ -163,11 +163,10 @@ def test_team_scripts_as_documented(pg: PgServer, tmp_path: Path) -> None:
         data["store"] = {"url": f"sqlite:///{tmp_path / 'campaign.db'}"}
         cfg = config_from_dict(data)
         with pytest.MonkeyPatch.context() as mp:
-            for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "OPTLOOP_TRACKING"):
+            for var in ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI"):
                 mp.delenv(var, raising=False)
             mp.setenv("MLFLOW_TRACKING_USERNAME", "alice")
             mp.setenv("MLFLOW_TRACKING_PASSWORD", alice_pw)
-            mp.setenv("OPTLOOP_TRACKING", "off")
             camp = Campaign(cfg)
             t1, t2 = camp.ask(2)
             camp.tell(t1.id, {"cycle_life": 120.0, "areal_capacity_mAh_cm2": 1.5})

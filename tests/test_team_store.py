@@ -36,7 +36,7 @@ CLI_TIMEOUT_S = 600
 
 def _env(**extra: str) -> dict[str, str]:
     drop = ("MLFLOW_TRACKING_URI", "OPTLOOP_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
-            "MLFLOW_TRACKING_PASSWORD", "OPTLOOP_TRACKING", "OPTLOOP_STORE_URL")
+            "MLFLOW_TRACKING_PASSWORD", "OPTLOOP_STORE_URL")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
     env["OMP_NUM_THREADS"] = "1"
@@ -123,7 +123,7 @@ def test_campaign_on_postgres_never_shows_the_password(
     # exit 2 and the URL masked. In-process (the same click commands, no interpreter start-up
     # each); capfd also catches anything written to the process's stdout / stderr directly.
     monkeypatch.chdir(tmp_path)
-    for var in ("OPTLOOP_TRACKING", "OPTLOOP_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+    for var in ("OPTLOOP_TRACKING_URI", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OPTLOOP_STORE_URL", url)
     capfd.readouterr()
@@ -230,8 +230,7 @@ def test_missing_driver_is_a_clear_exit_2(tmp_path: Path) -> None:
             "from optloop.cli import main\n"
             f"sys.argv = ['optloop', 'status', {str(cfg)!r}]\n"
             "main()\n")
-    env = _env(OPTLOOP_STORE_URL=f"postgresql://u:{password}@127.0.0.1:1/db",
-               OPTLOOP_TRACKING="off")
+    env = _env(OPTLOOP_STORE_URL=f"postgresql://u:{password}@127.0.0.1:1/db")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False)
     assert done.returncode == 2, done.stderr[-3000:]
