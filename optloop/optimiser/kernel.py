@@ -9,8 +9,8 @@ every later campaign would sleep forever, silently.
 So optloop loads the kernel itself, once per process, before BoTorch would:
 
 * under a file lock (``optloop.lock``) in the build folder, dropped by the kernel when its
-  holder dies: two optloop processes never compile at once, and a lock file found while holding it can only
-  be another program's live compile or a dead one's leftover;
+  holder dies: two optloop processes never compile at once, and a lock file found while
+  holding it can only be another program's live compile or a dead one's leftover;
 * a leftover is recognised by its age and by no process working in the build folder (the
   compiler and ninja run there): it is removed, with a logged warning, and the build redone;
 * every wait is bounded (``wait_s``); past it the campaign uses BoTorch's pure-PyTorch path
