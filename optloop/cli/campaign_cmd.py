@@ -20,7 +20,6 @@ from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
 from optloop.exceptions import OptloopError
-from optloop.secrets import mask_url
 from optloop.space import Design
 from optloop.store.lock import lock_path
 
@@ -89,14 +88,14 @@ def run(config: Path, budget: int | None, no_tracking: bool) -> None:
     started = time.time()
     cfg = load_config(config)
     with _refused_leaves_nothing(cfg), _open_tracked(cfg, no_tracking) as (camp, mirror):
-        click.echo(f"campaign {camp.config.name!r}: store {mask_url(camp.store.url)}")
+        click.echo(f"campaign {camp.config.name!r}: store {camp.store.url}")
         done = camp.store.counts()
         if any(done.values()):
             click.echo(f"resuming: {done}")
         final = camp.run(budget, progress=lambda p: click.echo(_progress_line(p, started)))
         click.echo(_progress_line(final, started))
         _print_front(camp.status())
-        click.echo(f"\nresults: {mask_url(camp.store.url)} (see `optloop status {config}`)")
+        click.echo(f"\nresults: {camp.store.url} (see `optloop status {config}`)")
         line = _mirror_line(mirror)
         if line is not None:
             click.echo(line)
@@ -351,7 +350,7 @@ def status(config: Path, as_json: bool) -> None:
     if as_json:
         echo_json(st)
         return
-    click.echo(f"campaign {st['campaign']!r} ({mask_url(st['store'])}), budget {st['budget']}")
+    click.echo(f"campaign {st['campaign']!r} ({st['store']}), budget {st['budget']}")
     click.echo("trials: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
     click.echo(f"hypervolume: {fmt(st['hypervolume'])}")
     _print_front(st)

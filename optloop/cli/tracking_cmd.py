@@ -146,7 +146,7 @@ def report(config: Path, out: Path, no_mlflow: bool) -> None:
     store = _store(cfg)
     try:
         if not store.trials():
-            raise OptloopError(f"campaign {cfg.name!r} has no trials in {mask_url(store.url)}; "
+            raise OptloopError(f"campaign {cfg.name!r} has no trials in {store.url}; "
                                "run it first")
         files = build_report(store, cfg, out)
         click.echo(f"report: {files.html.resolve()}")
