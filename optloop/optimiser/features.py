@@ -33,7 +33,8 @@ class FeatureMap:
         #: The encoder's columns behind the features, in feature order.
         self.columns: list[Column] = cols
         # Each column's unit mapping is that of a parameter with the column's bounds and scale.
-        self._maps = [
+        #: Each feature's unit mapping (``to_unit`` forwards, ``from_unit`` back to the value).
+        self.maps: list[Parameter] = [
             Parameter.continuous(c.name, c.low, c.high, log_scale=c.log_scale) for c in cols
         ]
         #: Column names, as in the encoder.
@@ -46,13 +47,13 @@ class FeatureMap:
     @property
     def dim(self) -> int:
         """Return the number of features."""
-        return len(self._maps)
+        return len(self.maps)
 
     def from_encoded(self, x: np.ndarray) -> np.ndarray:
         """Map encoder vectors (``n x D`` or ``D``) to features (``n x d`` or ``d``)."""
         x = np.asarray(x, dtype=float)[..., self._idx]
         out = np.empty_like(x)
-        for j, m in enumerate(self._maps):
+        for j, m in enumerate(self.maps):
             out[..., j] = m.to_unit(x[..., j])
         return out
 

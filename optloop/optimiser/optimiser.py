@@ -58,6 +58,7 @@ from optloop.optimiser.acquisition import (
 from optloop.optimiser.candidates import mutate, unique_feasible
 from optloop.optimiser.features import FeatureMap
 from optloop.optimiser.initial import SobolDesigns
+from optloop.optimiser.refine import RefineResult, refine
 from optloop.optimiser.surrogate import (
     DTYPE,
     SUCCESS,
@@ -129,6 +130,13 @@ class OptimiserSettings:
     """Torch threads while proposing (restored after); None leaves torch's setting."""
     eta: float = 1e-2
     """Sigmoid temperature of the constraints (slack in units of the metric's spread)."""
+    refine_starts: int = 8
+    """The acquisition's best candidates whose continuous parameters are refined by gradient
+    (:mod:`optloop.optimiser.refine`); 0 turns refinement off."""
+    refine_maxiter: int = 40
+    """Optimiser iterations of one refinement (all starts jointly)."""
+    refine_radius: float = 1.0
+    """Largest move of a refined feature from its start (unit cube)."""
 
 
 class _Clock:
@@ -237,6 +245,8 @@ class Optimiser:
         self.features = FeatureMap(space)
         self._sobol = SobolDesigns(space, seed)
         self._static: list[Design] | None = None
+        #: What the last proposal's gradient refinement did (None before the first).
+        self.last_refinement: RefineResult | None = None
         names = [o.name for o in self.objectives]
         self._metrics = names + [
             c.metric
@@ -605,11 +615,34 @@ class Optimiser:
                 seed=_derive(self.seed, iteration, n_obs, _ACQ, 1),
                 eta=s.eta,
             )
+            with torch.no_grad():
+                first = torch.cat([acq(z.unsqueeze(-2)) for z in Zs.split(256)])
+            # 3. Gradient refinement of the continuous parameters of the acquisition's best.
+            if s.refine_starts > 0:
+                top = torch.argsort(first, descending=True, stable=True)[: s.refine_starts]
+                result = refine(
+                    acq,
+                    self.space,
+                    self.features,
+                    [pool[int(shortlist[i])] for i in top],
+                    maxiter=s.refine_maxiter,
+                    radius=s.refine_radius,
+                    exclude=seen,
+                )
+                self.last_refinement = result
+                if result.designs:
+                    seen |= {d.key() for d in result.designs}
+                    Z_new = torch.as_tensor(self.features.encode(result.designs), dtype=DTYPE)
+                    new_idx = torch.arange(len(pool), len(pool) + len(result.designs))
+                    pool += result.designs
+                    Z = torch.cat([Z, Z_new])
+                    with torch.no_grad():
+                        first = torch.cat([first, acq(Z_new.unsqueeze(-2))])
+                    shortlist = torch.cat([shortlist, new_idx])
+                    Zs = torch.cat([Zs, Z_new])
             if q > 1 and len(shortlist) > s.greedy_choices:
                 # Pending points only lower values: the later greedy steps choose among the
                 # first step's best.
-                with torch.no_grad():
-                    first = torch.cat([acq(z.unsqueeze(-2)) for z in Zs.split(256)])
                 best = torch.argsort(first, descending=True, stable=True)[: s.greedy_choices]
                 shortlist, Zs = shortlist[best], Zs[best]
             cand, values = optimize_acqf_discrete(acq, q=min(q, len(shortlist)), choices=Zs)

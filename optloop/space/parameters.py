@@ -185,7 +185,21 @@ class Parameter:
         lo, hi = self._scaled_bounds()
         u = _clip(u, 0.0, 1.0)
         x = lo + u * (hi - lo)
-        return _exp(x) if self.log_scale else x
+        if not self.log_scale:
+            return x
+        # The bounds themselves exactly (exp(log(high)) can be one ulp short of high), so a
+        # design on a bound (an optimiser's optimum often is) can be proposed.
+        return _snap(_clip(_exp(x), self.low, self.high), u, self.low, self.high)
+
+
+def _snap(x: Any, u: Any, low: float, high: float) -> Any:
+    """Return ``x`` with ``low`` where ``u`` is 0 and ``high`` where ``u`` is 1."""
+    if _is_torch(x):
+        where = __import__("torch").where
+        return where(u <= 0, low, where(u >= 1, high, x))
+    if isinstance(x, np.ndarray):
+        return np.where(u <= 0, low, np.where(u >= 1, high, x))
+    return low if u <= 0 else high if u >= 1 else x
 
 
 def _cont(
