@@ -124,3 +124,46 @@ def test_same_inputs_give_the_same_refinement() -> None:
     a = refine(acq, space, fm, starts, maxiter=30)
     b = refine(acq, space, fm, starts, maxiter=30)
     assert [d.key() for d in a.designs] == [d.key() for d in b.designs]
+
+
+def test_refined_points_keep_their_value_once_re_encoded() -> None:
+    # Wanting more of the second alloying slot would swap the slots; the slot-order constraint
+    # stops at equal fractions, so the design's own encoding scores what the optimiser saw.
+    space = _space("default")
+    fm = FeatureMap(space)
+    starts = [
+        d
+        for d in space.sample(80, seed=2)
+        if d.alloy_layer is not None and len(d.alloy_layer.alloying) == 2
+    ][:4]
+    assert starts
+    acq = Linear(_weights(fm, **{"alloy.alloying_2.fraction": 1.0}))
+    out = refine(acq, space, fm, starts, maxiter=60)
+    assert out.designs
+    a1 = fm.names.index("alloy.alloying_1.fraction")
+    a2 = fm.names.index("alloy.alloying_2.fraction")
+    z0 = torch.as_tensor(fm.encode(starts), dtype=torch.float64).unsqueeze(-2)
+    z1 = torch.as_tensor(fm.encode(out.designs), dtype=torch.float64).unsqueeze(-2)
+    assert float(acq(z1).max()) > float(acq(z0).max())
+    for d in out.designs:
+        values = fm.encode([d])[0]
+        lo = [fm.columns[a1].low, fm.columns[a2].low]
+        hi = [fm.columns[a1].high, fm.columns[a2].high]
+        f1 = lo[0] + values[a1] * (hi[0] - lo[0])
+        f2 = lo[1] + values[a2] * (hi[1] - lo[1])
+        assert f1 >= f2 - 1e-9
+
+
+def test_neighbours_change_one_categorical_and_are_feasible() -> None:
+    from optloop.optimiser.candidates import neighbours
+
+    space = _space("default")
+    start = space.sample(1, seed=4)[0]
+    base = _categoricals(space, start)
+    moves = neighbours(space, start)
+    assert len(moves) >= 5
+    for d in moves:
+        assert space.violations(d) == []
+        changed = [k for k, v in _categoricals(space, d).items() if v != base[k]]
+        # One choice changed (a slot emptied or filled may reorder the slots: up to two).
+        assert 1 <= len(changed) <= 2, changed

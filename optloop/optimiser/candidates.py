@@ -27,7 +27,7 @@ from optloop.space.encoding import from_values, to_values
 from optloop.space.parameters import NONE, Parameter
 from optloop.space.space import DesignSpace
 
-__all__ = ["is_active", "mutate", "unique_feasible"]
+__all__ = ["is_active", "mutate", "neighbours", "unique_feasible"]
 
 Values = dict[str, float | str]
 
@@ -104,6 +104,41 @@ def mutate(
             continue
         if not space.violations(cand):
             out.append(cand)
+    return out
+
+
+def neighbours(space: DesignSpace, design: Design) -> list[Design]:
+    """Return the feasible designs one categorical choice away from ``design``.
+
+    Every other choice of every free categorical (an element, the structure, the method, a
+    layer's presence), all else kept; a parameter the change makes active starts at the middle
+    of its (log-)range. The categorical moves of an alternating local search.
+    """
+    try:
+        base = to_values(design, space.parameters, space.config)
+    except ValueError:
+        return []
+    params = space.parameters
+    before = {q.name for q in params if is_active(q, base)}
+    out: list[Design] = []
+    for p in params:
+        if p.kind != "categorical" or p.fixed:
+            continue
+        for choice in p.choices:
+            if choice == base[p.name]:
+                continue
+            v = dict(base)
+            v[p.name] = choice
+            for q in params:
+                if q.kind == "continuous" and not q.fixed and q.name not in before:
+                    if is_active(q, v):
+                        v[q.name] = q.from_unit(0.5)
+            try:
+                cand = from_values(v, space.config)
+            except (DesignError, ValueError):
+                continue
+            if not space.violations(cand):
+                out.append(cand)
     return out
 
 

@@ -41,6 +41,7 @@ from botorch.models import ModelListGP
 from botorch.models.gpytorch import GPyTorchModel
 from botorch.optim import optimize_acqf_discrete
 from botorch.utils.sampling import manual_seed
+from torch import Tensor
 
 from optloop.analysis.constraints import meets_constraints
 from optloop.config.models import Objective, OutcomeConstraint
@@ -55,7 +56,7 @@ from optloop.optimiser.acquisition import (
     predict,
     success_probability,
 )
-from optloop.optimiser.candidates import mutate, unique_feasible
+from optloop.optimiser.candidates import mutate, neighbours, unique_feasible
 from optloop.optimiser.features import FeatureMap
 from optloop.optimiser.initial import SobolDesigns
 from optloop.optimiser.refine import RefineResult, refine
@@ -130,12 +131,15 @@ class OptimiserSettings:
     """Torch threads while proposing (restored after); None leaves torch's setting."""
     eta: float = 1e-2
     """Sigmoid temperature of the constraints (slack in units of the metric's spread)."""
-    refine_starts: int = 8
+    refine_starts: int = 4
     """The acquisition's best candidates whose continuous parameters are refined by gradient
     (:mod:`optloop.optimiser.refine`); 0 turns refinement off."""
     refine_maxiter: int = 40
     """Optimiser iterations of one refinement (all starts jointly)."""
     refine_radius: float = 1.0
+    refine_joint: bool = True
+    alternating_rounds: int = 1
+    """Rounds of categorical moves (one choice changed) from the best, each refined."""
     """Largest move of a refined feature from its start (unit cube)."""
 
 
@@ -512,6 +516,10 @@ class Optimiser:
         order += [ok[j] for j in np.flatnonzero(~met)[pareto_order(vals[~met], k)]]
         return [data.designs[i] for i in order[:k]]
 
+    @staticmethod
+    def _top(values: Tensor, k: int) -> list[int]:
+        return torch.argsort(values, descending=True, stable=True)[:k].tolist()
+
     def _meets_constraints(self, o: Observation) -> bool:
         # The analysis' check: a missing constrained metric is not known to meet its bound.
         return meets_constraints(o.outcomes, self.outcome_constraints)
@@ -617,29 +625,52 @@ class Optimiser:
             )
             with torch.no_grad():
                 first = torch.cat([acq(z.unsqueeze(-2)) for z in Zs.split(256)])
-            # 3. Gradient refinement of the continuous parameters of the acquisition's best.
-            if s.refine_starts > 0:
-                top = torch.argsort(first, descending=True, stable=True)[: s.refine_starts]
+            # 3. Alternating search from the acquisition's best: gradient refinement of the
+            # continuous parameters, then single categorical moves, refined in turn.
+            def add(designs: list[Design]) -> Tensor:
+                nonlocal Z, first, shortlist, Zs, seen
+                seen |= {d.key() for d in designs}
+                Z_new = torch.as_tensor(self.features.encode(designs), dtype=DTYPE)
+                pool.extend(designs)
+                Z = torch.cat([Z, Z_new])
+                with torch.no_grad():
+                    v_new = torch.cat([acq(z.unsqueeze(-2)) for z in Z_new.split(256)])
+                first = torch.cat([first, v_new])
+                new_idx = torch.arange(len(pool) - len(designs), len(pool))
+                shortlist = torch.cat([shortlist, new_idx])
+                Zs = torch.cat([Zs, Z_new])
+                return v_new
+
+            starts = [pool[int(shortlist[i])] for i in self._top(first, s.refine_starts)]
+            for round_ in range(s.alternating_rounds + 1 if s.refine_starts > 0 else 0):
+                if round_ > 0:
+                    moves, _ = unique_feasible(
+                        [n for d in starts for n in neighbours(self.space, d)], seen
+                    )
+                    if not moves:
+                        break
+                    v_moves = add(moves)
+                    starts = [moves[i] for i in self._top(v_moves, s.refine_starts)]
                 result = refine(
                     acq,
                     self.space,
                     self.features,
-                    [pool[int(shortlist[i])] for i in top],
+                    starts,
                     maxiter=s.refine_maxiter,
                     radius=s.refine_radius,
+                    joint=s.refine_joint,
                     exclude=seen,
                 )
                 self.last_refinement = result
                 if result.designs:
-                    seen |= {d.key() for d in result.designs}
-                    Z_new = torch.as_tensor(self.features.encode(result.designs), dtype=DTYPE)
-                    new_idx = torch.arange(len(pool), len(pool) + len(result.designs))
-                    pool += result.designs
-                    Z = torch.cat([Z, Z_new])
-                    with torch.no_grad():
-                        first = torch.cat([first, acq(Z_new.unsqueeze(-2))])
-                    shortlist = torch.cat([shortlist, new_idx])
-                    Zs = torch.cat([Zs, Z_new])
+                    best_before = float(first.max())
+                    v_ref = add(result.designs)
+                    log.debug(
+                        "round %d: %d refined (%d repaired, %d dropped); best %.4g -> %.4g",
+                        round_, len(result.designs), result.repaired, result.dropped,
+                        best_before, float(v_ref.max()),
+                    )
+                starts = [pool[int(shortlist[i])] for i in self._top(first, s.refine_starts)]
             if q > 1 and len(shortlist) > s.greedy_choices:
                 # Pending points only lower values: the later greedy steps choose among the
                 # first step's best.

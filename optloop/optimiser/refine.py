@@ -9,7 +9,8 @@ SLSQP when the composition simplex is free), each candidate's categorical choice
   upper bounds (one batch holds starts of different categories and active sets);
 * **the composition simplex** is a linear equality on the active fraction features (the
   fractions are linear in their features, and inactive slots are held at 0, so every start
-  shares one right-hand side);
+  shares one right-hand side), and the slots' canonical order (falling fraction within a
+  kind, as :func:`~optloop.space.encoding.to_values` lists them) linear inequalities;
 * **every other feasibility rule** (silicide formers, amorphous reachability, cell balance, a
   lab's own rules) is not differentiable and depends on the categoricals, so it takes the
   generic route: the refined point is decoded to a design and checked with
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.generation.gen import gen_candidates_scipy
+from torch import Tensor
 
 from optloop.exceptions import DesignError
 from optloop.optimiser.candidates import is_active
@@ -88,6 +90,32 @@ def _simplex(features: FeatureMap) -> tuple[list[int], list[float]] | None:
     return (idx, coef) if len(idx) >= 2 else None
 
 
+def _slot_order(features: FeatureMap) -> list[tuple[Tensor, Tensor, float]]:
+    """Return ``fraction_k >= fraction_k+1`` for consecutive slots of a kind, as inequalities.
+
+    A design's encoding lists its elements by falling fraction (one slot assignment per
+    composition); a point that broke this order would be re-encoded with its slots swapped,
+    somewhere else in feature space, and lose what the acquisition saw in it.
+    """
+    index = {n: j for j, n in enumerate(features.names)}
+    out = []
+    for kind in ("alloying", "non_alloying"):
+        k = 1
+        while f"alloy.{kind}_{k + 1}{_FRACTION}" in index:
+            a, b = index[f"alloy.{kind}_{k}{_FRACTION}"], index[f"alloy.{kind}_{k + 1}{_FRACTION}"]
+            ca, cb = features.columns[a], features.columns[b]
+            # low_a + (high_a - low_a) z_a >= low_b + (high_b - low_b) z_b
+            out.append(
+                (
+                    torch.tensor([a, b], dtype=torch.long),
+                    torch.tensor([ca.high - ca.low, -(cb.high - cb.low)], dtype=DTYPE),
+                    float(cb.low - ca.low),
+                )
+            )
+            k += 1
+    return out
+
+
 def _decode(
     features: FeatureMap,
     space: DesignSpace,
@@ -114,6 +142,7 @@ def refine(
     maxiter: int = 50,
     backtracks: int = 4,
     radius: float = 1.0,
+    joint: bool = True,
     exclude: set[str] | None = None,
 ) -> RefineResult:
     """Optimise the continuous parameters of ``starts`` on ``acquisition`` (q = 1).
@@ -126,6 +155,8 @@ def refine(
         maxiter: Optimiser iterations (all starts optimised jointly).
         backtracks: Halvings of an infeasible step towards its start before giving up.
         radius: Largest move of a free feature (unit cube; 1 = anywhere within the bounds).
+        joint: Optimise all starts as one problem (one batched acquisition call per step,
+            cheaper) rather than one problem per start.
         exclude: Keys of designs not to return (observed, pending, already in the pool).
 
     Returns:
@@ -154,32 +185,34 @@ def refine(
         lower[i, free] = np.maximum(X0[i, free] - radius, 0.0)
         upper[i, free] = np.minimum(X0[i, free] + radius, 1.0)
     equality = None
+    inequality = _slot_order(features) or None
     simplex = _simplex(features)
     if simplex is not None and any(set(simplex[0]) & set(f) for f in frees):
         idx, coef = simplex
         # sum(low + coef * z) is 1 for every design, so sum(coef * z) is one constant.
         rhs = float(np.dot(X0[0, idx], coef))
-        equality = [
-            (torch.tensor(idx, dtype=torch.long), torch.tensor(coef, dtype=DTYPE), rhs)
-        ]
+        equality = [(torch.tensor(idx, dtype=torch.long), torch.tensor(coef, dtype=DTYPE), rhs)]
     Xt = torch.as_tensor(X0, dtype=DTYPE).unsqueeze(-2)
     lo = torch.as_tensor(lower, dtype=DTYPE).unsqueeze(-2)
     hi = torch.as_tensor(upper, dtype=DTYPE).unsqueeze(-2)
-    try:
-        X, _ = gen_candidates_scipy(
-            initial_conditions=Xt,
-            acquisition_function=acquisition,
-            lower_bounds=lo,
-            upper_bounds=hi,
-            equality_constraints=equality,
-            options={"maxiter": maxiter},
-            # Per-start bounds (each start's own fixed columns) need the joint scipy problem.
-            use_parallel_mode=False,
-        )
-    except Exception as exc:  # noqa: BLE001 - the pool's candidates still stand
-        log.warning("gradient refinement failed (%s: %s); using the pool", type(exc).__name__, exc)
-        return RefineResult([], len(rows), 0, len(rows))
-    Z = X.detach().squeeze(-2).numpy()
+    Z = X0.copy()
+    groups = [[i] for i in range(len(rows))] if not joint else [list(range(len(rows)))]
+    for g in groups:
+        try:
+            X, _ = gen_candidates_scipy(
+                initial_conditions=Xt[g],
+                acquisition_function=acquisition,
+                lower_bounds=lo[g],
+                upper_bounds=hi[g],
+                equality_constraints=equality,
+                inequality_constraints=inequality,
+                options={"maxiter": maxiter},
+                use_parallel_mode=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - the pool's candidates still stand
+            log.warning("gradient refinement failed (%s: %s)", type(exc).__name__, exc)
+            continue
+        Z[g] = X.detach().reshape(len(g), -1).numpy()
     # SLSQP stops within its tolerance of a bound; a point that close is on it.
     Z = np.where(Z < _ON_BOUND, 0.0, np.where(Z > 1.0 - _ON_BOUND, 1.0, Z))
     out: list[Design] = []
