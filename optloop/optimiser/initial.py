@@ -10,11 +10,16 @@ silicide-forming metals in the space, Si made 4.7 % of such designs instead of 1
    the others (a Latin hypercube over the categoricals): a design takes, for every
    categorical, one of the levels used least so far, so among the first ``n`` designs each
    level of a ``k``-level categorical appears ``floor(n / k)`` or ``ceil(n / k)`` times.
-   When no combination of least-used levels has a feasible point (the rules tie some
-   levels together: aqueous plating deposits no Si), the categoricals are released from
-   that requirement one at a time, the last of the space's parameter order first, so the
-   element slots, listed first, stay balanced longest. A level that no feasible design can
-   have at all is found before the first design, logged once and skipped.
+   A pick that would leave the levels still due no promising combination (Si due in both
+   alloying slots) is passed over while another exists. When no combination of least-used
+   levels has a feasible point (the rules tie some levels together: aqueous plating
+   deposits no Si), one categorical is released from that requirement, the last of the
+   space's parameter order first, so the element slots, listed first, stay balanced
+   longest; such a release can leave a later categorical one off even for a while, and a
+   categorical that the rules tie to another cannot be balanced with it (in the default
+   space only Sn plates, so plated films are at most a quarter of the designs while the
+   first slot's four elements are balanced). A level that no feasible design can have at
+   all is found before the first design, logged once and skipped.
 2. **The continuous parameters active under that assignment**, from a scrambled Sobol
    sequence, with rejection only within the assignment: a rule that rejects most of one
    level's continuous region costs draws, not designs of that level. The composition's
