@@ -38,6 +38,12 @@ Run from the repository root::
     .venv/bin/python experiments/bench_models.py             # ~5 min on 2 shared cores
     .venv/bin/python experiments/bench_models.py --quick     # smoke run: 2 seeds, n = 16
 
+It also tabulates the initial design's level shares (first 8 / 40 designs) before (the
+former feasible Sobol by rejection, re-implemented here) and after
+(:class:`~optloop.optimiser.initial.StratifiedDesigns`) on the default space, a space where
+the silicide rule rejects most Si films, and the ``dtlz2_mixed`` space
+(``--shares-only``: just that, to stdout).
+
 Writes ``experiments/results/bench_models.md`` (``--quick``: to ``--out`` or stdout only).
 """
 
@@ -68,13 +74,15 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 import bench_sample_efficiency as bse  # noqa: E402
 import torch  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
+from scipy.stats import qmc, spearmanr  # noqa: E402
 
+from optloop.exceptions import DesignError  # noqa: E402
 from optloop.optimiser import OptimiserSettings  # noqa: E402
 from optloop.optimiser.features import FeatureMap  # noqa: E402
-from optloop.optimiser.initial import StratifiedDesigns  # noqa: E402
+from optloop.optimiser.initial import StratifiedDesigns, unit_to_values  # noqa: E402
 from optloop.optimiser.surrogate import MetricData, fit_metric_model  # noqa: E402
 from optloop.space import Design, DesignSpace  # noqa: E402
+from optloop.space.encoding import from_values, to_values  # noqa: E402
 
 SIZES = (16, 40)
 HELD_OUT = 200
@@ -280,6 +288,109 @@ def run(cases: list[Case], seeds: int, sizes: tuple[int, ...]) -> dict[str, Any]
     return out
 
 
+# ------------------------------------------------------------------- initial design
+
+
+def rejection_sobol(space: DesignSpace, seed: int, n: int) -> list[Design]:
+    """The former initial design: the feasible designs of a Sobol sequence over the space."""
+    dims = sum(not p.fixed for p in space.parameters)
+    engine = qmc.Sobol(d=max(dims, 1), scramble=True, seed=seed)
+    out: list[Design] = []
+    for _ in range(256):  # at most 2**16 points, as before
+        for row in engine.random(256):
+            try:
+                design = from_values(unit_to_values(space.parameters, row), space.config)
+            except (DesignError, ValueError):
+                continue
+            if not space.violations(design):
+                out.append(design)
+                if len(out) == n:
+                    return out
+    return out
+
+
+def _share_spaces() -> list[tuple[str, str, DesignSpace]]:
+    from optloop.config import load_config
+    from optloop.config.models import DesignSpaceConfig
+
+    config = load_config(ROOT / "configs/default.yaml")
+    data = config.space.model_dump()
+    data["alloy_layer"].update(
+        non_alloying_elements=["Ni"],
+        non_alloying_fraction=[0.25, 0.6],
+        max_alloying_elements=1,
+        max_non_alloying_elements=1,
+        methods={"sputtering": data["alloy_layer"]["methods"]["sputtering"]},
+    )
+    return [
+        ("default", "configs/default.yaml", DesignSpace.from_campaign(config, probe=False)),
+        (
+            "silicide",
+            "default space, one alloying slot, Ni required at 0.25-0.6 (NiSi2 binds all Si "
+            "unless Ni < 1/3: most Si films break `alloy_stores_lithium`), sputtering only",
+            DesignSpace(DesignSpaceConfig.model_validate(data)),
+        ),
+        ("dtlz2_mixed", "bench_sample_efficiency's dtlz2_mixed space",
+         bse.build_problem("dtlz2_mixed", quick=False).space),
+    ]
+
+
+def level_shares(seeds: int, sizes: tuple[int, ...] = (8, 40)) -> str:
+    """Level shares of each categorical in the first n initial designs, before vs after."""
+    lines = [
+        "## Initial design: level shares (before: feasible Sobol by rejection; after: "
+        "StratifiedDesigns)",
+        "",
+        f"Share of each level among the first n designs, pooled over seeds 0..{seeds - 1}; "
+        "'missing' counts (level, seed) pairs where the level never appears; s/seed is the "
+        "median time to draw the n designs.",
+        "",
+    ]
+    logging.disable(logging.WARNING)  # the silicide space's impossible 'none' is expected
+    for name, note, space in _share_spaces():
+        lines += [f"### {name}", "", note, ""]
+        cats = [p for p in space.parameters if p.kind == "categorical" and not p.fixed]
+        lines += ["| categorical | n | before | after |", "|---|---:|---|---|"]
+        for n in sizes:
+            per: dict[str, dict[str, Any]] = {}
+            for label, draw in (
+                ("before", lambda s, n=n, sp=space: rejection_sobol(sp, s, n)),
+                ("after", lambda s, n=n, sp=space: StratifiedDesigns(sp, s).take(n, set())),
+            ):
+                counts = {p.name: {c: 0 for c in p.choices} for p in cats}
+                missing = dict.fromkeys(counts, 0)
+                times = []
+                for seed in range(seeds):
+                    t0 = time.perf_counter()
+                    designs = draw(seed)
+                    times.append(time.perf_counter() - t0)
+                    seen: dict[str, set[str]] = {p.name: set() for p in cats}
+                    for d in designs:
+                        v = to_values(d, space.parameters, space.config)
+                        for p in cats:
+                            counts[p.name][str(v[p.name])] += 1
+                            seen[p.name].add(str(v[p.name]))
+                    for p in cats:
+                        missing[p.name] += len(set(p.choices) - seen[p.name])
+                per[label] = {"counts": counts, "missing": missing, "t": np.median(times)}
+            for p in cats:
+                cells = []
+                for label in ("before", "after"):
+                    c = per[label]["counts"][p.name]
+                    total = max(sum(c.values()), 1)
+                    cells.append(
+                        " ".join(f"{k} {100 * x / total:.1f}%" for k, x in c.items())
+                        + f" (missing {per[label]['missing'][p.name]})"
+                    )
+                lines.append(f"| {p.name} | {n} | {cells[0]} | {cells[1]} |")
+            lines.append(
+                f"| (s/seed) | {n} | {per['before']['t']:.2f} | {per['after']['t']:.2f} |"
+            )
+        lines.append("")
+    logging.disable(logging.NOTSET)
+    return "\n".join(lines)
+
+
 def _med(xs: list[dict[str, float]], key: str) -> float:
     return float(np.median([x[key] for x in xs]))
 
@@ -346,6 +457,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 seeds, n = 16 only")
     ap.add_argument("--seeds", type=int, default=None, help=f"seeds (default {SEEDS})")
     ap.add_argument("--out", type=Path, default=None, help="Markdown output path")
+    ap.add_argument(
+        "--shares-only", action="store_true", help="only the initial design's level shares"
+    )
     args = ap.parse_args()
     if args.seeds is not None and args.seeds < 1:
         ap.error(f"--seeds = {args.seeds}; limit: >= 1")
@@ -364,12 +478,17 @@ def main() -> None:
         _anode_default(),
         *_suite_cases(skip),
     ]
+    shares = level_shares(seeds)
+    if args.shares_only:
+        print(shares)
+        return
     res = run(cases, seeds, sizes)
     command = "python experiments/bench_models.py " + shlex.join(sys.argv[1:])
     text = markdown(
         cases, res, seeds, sizes, command.strip(), started, (load0, os.getloadavg()),
         time.perf_counter() - t0, skip,
     )
+    text += "\n" + shares + "\n"
     if out is None:
         print(text)
     else:
