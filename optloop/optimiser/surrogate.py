@@ -11,6 +11,13 @@ likelihood, L-BFGS-B):
   lengthscale prior) over all features; on 0/1 columns this is an exponentiated Hamming
   distance, so categories are still compared as categories.
 
+Two more variants exist for measurement (``experiments/bench_models.py``), not in the
+optimiser's settings: ``kernel="rbf_warp"``, the ``rbf`` GP with BoTorch's ``Warp`` input
+transform (a learned Kumaraswamy CDF per non-categorical feature; Snoek et al. 2014) and
+``kernel="matern_gamma"``, ``SingleTaskGP`` with BoTorch's former defaults: a Matern-5/2
+kernel with Gamma(3, 6) lengthscale and Gamma(2, 0.15) outputscale priors and a Gamma(1.1,
+0.05) noise prior (``get_matern_kernel_with_gamma_prior``).
+
 **Warping.** Positive, skewed metrics (``cycle_life`` by default) are modelled as
 ``log(y)``; the acquisition maps samples back with ``exp`` so hypervolumes and constraints
 stay in the config's units.
@@ -64,8 +71,13 @@ from botorch.models import (
     SingleTaskGP,
     SingleTaskVariationalGP,
 )
+from botorch.models.transforms.input import Warp
 from botorch.models.transforms.outcome import Standardize
-from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from botorch.models.utils.gpytorch_modules import (
+    get_covar_module_with_dim_scaled_prior,
+    get_gaussian_likelihood_with_gamma_prior,
+    get_matern_kernel_with_gamma_prior,
+)
 from gpytorch.kernels import ScaleKernel
 from gpytorch.likelihoods import BernoulliLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood, VariationalELBO
@@ -73,6 +85,7 @@ from gpytorch.models import ExactGP
 from torch import Tensor
 
 __all__ = [
+    "KERNELS",
     "SUCCESS",
     "FittedSurrogate",
     "MetricData",
@@ -84,6 +97,9 @@ __all__ = [
 
 #: Output name of the success model in a :class:`FittedSurrogate`.
 SUCCESS = "__success__"
+#: Metric GP variants: ``rbf`` and ``mixed`` (the optimiser's settings); ``rbf_warp`` and
+#: ``matern_gamma`` for measurements (``experiments/bench_models.py``) only.
+KERNELS = ("rbf", "mixed", "rbf_warp", "matern_gamma")
 DTYPE = torch.float64
 _IMPUTE_SWEEPS = 3
 
@@ -126,6 +142,8 @@ def _tensor(a: np.ndarray) -> Tensor:
 
 
 def _make_gp(X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int]) -> SingleTaskGP:
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel = {kernel!r}; limit: one of {KERNELS}")
     d = X.shape[-1]
     with warnings.catch_warnings():
         # Features are already on the unit cube; BoTorch's scaling checks would only
@@ -134,6 +152,20 @@ def _make_gp(X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int]) -> Sing
         if kernel == "mixed" and 0 < len(cat_dims) < d:
             return MixedSingleTaskGP(
                 X, Y, cat_dims=list(cat_dims), outcome_transform=Standardize(m=1)
+            )
+        if kernel == "rbf_warp":
+            cats = set(cat_dims)
+            warped = [j for j in range(d) if j not in cats]
+            unit = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
+            warp = Warp(d=d, indices=warped, bounds=unit) if warped else None
+            return SingleTaskGP(X, Y, input_transform=warp, outcome_transform=Standardize(m=1))
+        if kernel == "matern_gamma":
+            return SingleTaskGP(
+                X,
+                Y,
+                covar_module=get_matern_kernel_with_gamma_prior(ard_num_dims=d),
+                likelihood=get_gaussian_likelihood_with_gamma_prior(),
+                outcome_transform=Standardize(m=1),
             )
         return SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
 
