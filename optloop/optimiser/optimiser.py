@@ -15,14 +15,30 @@ One BoTorch proposal:
 2. **Pool** feasible candidates: random feasible designs and mutations of the incumbents,
    every one checked against all rules (:mod:`optloop.optimiser.candidates`).
 3. **Screen** the pool with a cheap marginal expected-(hypervolume-)improvement score and
-   search locally around its best (:class:`~optloop.optimiser.acquisition.Screen`).
-4. **Choose** the batch among the screen's shortlist by sequential greedy
-   ``optimize_acqf_discrete`` on qLogNEHVI (several objectives) or qLogNEI (one), with the
-   pending designs as ``X_pending`` and the constraints and success probability as
-   constraints (:func:`~optloop.optimiser.acquisition.build_acquisition`).
+   search locally around its best (:class:`~optloop.optimiser.acquisition.Screen`); the real
+   acquisition, qLogNEHVI (several objectives) or qLogNEI (one), with the pending designs as
+   ``X_pending`` and the constraints and success probability as constraints
+   (:func:`~optloop.optimiser.acquisition.build_acquisition`), scores the screen's shortlist.
+4. **Refine** the acquisition's best with gradients (:mod:`optloop.optimiser.refine`): their
+   continuous parameters are optimised with the categoricals held, the composition simplex
+   as a linear equality and every other rule kept exactly by a backtracking repair; then
+   (``alternating_rounds``) every single categorical move from the best is scored and the
+   best moves refined in turn, as in BoTorch's mixed alternating optimiser.
+5. **Choose** the batch among the best of all of these by sequential greedy
+   ``optimize_acqf_discrete``.
 
-Every proposal is a pool member, so it is feasible and on the composition simplex exactly;
-none equals an observed or pending design.
+Every proposal is a feasible design (a pool member or a refined design that passed every
+rule), on the composition simplex exactly; none equals an observed or pending design.
+
+Which route each feasibility rule takes in the refinement (:mod:`optloop.space.rules`):
+the composition simplex and the slots' canonical order are linear constraints of the
+gradient step; ``plating_elements`` and ``cvd_precursors`` depend on categoricals only and
+hold because refinement never changes one (categorical moves are checked before scoring);
+``amorphous_reachable`` (substrate temperature, glass-former fraction), ``alloy_stores_lithium``
+(fractions), ``cell_balance`` (thicknesses, N/P), ``alloy_in_space`` (fraction floors,
+counts), ``layers_in_space`` and ``cell_in_space``, and any rule a lab adds, take the generic
+route: the refined design is checked and, if it breaks a rule, moved back towards its
+feasible start (:func:`~optloop.optimiser.refine.refine`).
 """
 
 from __future__ import annotations
