@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
-from test_tracking_helpers import finished_campaign, one_torch_thread, synthetic_bdf
+from test_tracking_helpers import finished_campaign, one_torch_thread, score, synthetic_bdf
 
 from optloop.cli.tracking_cmd import report
 from optloop.config import CampaignConfig
@@ -18,7 +18,7 @@ from optloop.reports.cycling import load_cycling
 from optloop.reports.figures import Calibration
 from optloop.reports.surrogate import calibration, importance, unit_features
 from optloop.space import DesignSpace
-from optloop.store import CampaignStore, TrialStatus
+from optloop.store import CampaignStore, Trial, TrialStatus
 
 _one_torch_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
@@ -63,16 +63,23 @@ def test_importance_finds_the_inputs_that_drive_the_toy_physics(
     done: tuple[Path, Path, CampaignConfig]
 ) -> None:
     _, _, cfg = done
-    store = CampaignStore(cfg.store.url or "", cfg.name)
-    imp = importance(store.trials(), cfg)
-    store.close()
+    # 24 designs spread over the space (6 campaign trials are too few to rank 20 inputs).
+    space = DesignSpace.from_campaign(cfg)
+    trials = []
+    for i, d in enumerate(space.sample(24, 5)):
+        if d.alloy_layer.thickness_um > 0.9:  # the toy film delaminates: no outcomes
+            continue
+        trials.append(Trial(id=i + 1, design=d, status=TrialStatus.COMPLETED, origin="sobol",
+                            iteration=0, batch_index=i, outcomes=score(d.to_dict())))
+    assert len(trials) >= 12
+    imp = importance(trials, cfg)
     assert set(imp) == {o.name for o in cfg.objectives}
     for shares in imp.values():
         assert sum(v for _, v in shares) == pytest.approx(1.0)
         assert all(v >= 0 for _, v in shares)
     # cycle_life depends on the thickness (and structure) only.
     ranked = [k for k, _ in sorted(imp["cycle_life"], key=lambda kv: -kv[1])]
-    assert "alloy.thickness_um" in ranked[:3]
+    assert "alloy.thickness_um" in ranked[:2], ranked
 
 
 def test_unit_features_scale_to_the_cube(done: tuple[Path, Path, CampaignConfig]) -> None:

@@ -27,6 +27,7 @@ from test_tracking_helpers import ROOT, VENV_BIN, Service, clean_env, config_dat
 
 from optloop.campaign import Campaign
 from optloop.config import config_from_dict
+from optloop.space import derive
 from optloop.tracking import MlflowMirror
 
 pytestmark = pytest.mark.integration
@@ -169,8 +170,10 @@ def test_team_scripts_as_documented(pg: PgServer, tmp_path: Path) -> None:
             mp.setenv("MLFLOW_TRACKING_PASSWORD", alice_pw)
             camp = Campaign(cfg)
             t1, t2 = camp.ask(2)
-            camp.tell(t1.id, {"cycle_life": 120.0, "areal_capacity_mAh_cm2": 1.5})
-            camp.tell(t2.id, {"cycle_life": 80.0, "areal_capacity_mAh_cm2": 2.0})
+            # Capacities a full cell can deliver: below each design's positive loading.
+            for t, life in ((t1, 120.0), (t2, 80.0)):
+                cap = 0.8 * derive(t.design).positive_loading_mAh_cm2
+                camp.tell(t.id, {"cycle_life": life, "areal_capacity_mAh_cm2": cap})
             rep = MlflowMirror(cfg.tracking, cfg.name).sync(camp.store, cfg)
             camp.store.close()
             assert rep.ok, rep.error
