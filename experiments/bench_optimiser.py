@@ -309,6 +309,10 @@ def main() -> None:
         ("torch_threads = 2", {"torch_threads": 2}),
         ("mc_samples = 64", {"mc_samples": 64}),
         ("no local search", {"local_search_rounds": 0}),
+        ("no gradient refinement (refine_starts = 0)", {"refine_starts": 0}),
+        ("refinement without categorical moves (alternating_rounds = 0)",
+         {"alternating_rounds": 0}),
+        ("refine_starts = 8", {"refine_starts": 8}),
         ("shortlist = 512 (4x more candidates meet qLogNEHVI)", {"shortlist": 512}),
     ]
     for label, changes in variants:

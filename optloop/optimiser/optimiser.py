@@ -153,10 +153,11 @@ class OptimiserSettings:
     refine_maxiter: int = 40
     """Optimiser iterations of one refinement (all starts jointly)."""
     refine_radius: float = 1.0
+    """Largest move of a refined feature from its start (unit cube); 1 leaves the box only."""
     refine_joint: bool = True
+    """Optimise all starts in one L-BFGS-B problem (summed acquisition) rather than one by one."""
     alternating_rounds: int = 1
     """Rounds of categorical moves (one choice changed) from the best, each refined."""
-    """Largest move of a refined feature from its start (unit cube)."""
 
 
 class _Clock:
