@@ -59,7 +59,7 @@ log = logging.getLogger("bench_suite")
 METHODS = ("optloop", "sobol", "ax", "baybe", "botorch", "optuna_tpe", "optuna_gp")
 BOUNDARY_EPS = 0.02
 BOTORCH_SETTINGS = {"num_restarts": 5, "raw_samples": 256}
-BAYBE_SETTINGS = {"n_restarts": 5, "n_raw_samples": 64, "sampling_percentage": 0.1}
+BAYBE_SETTINGS = {"n_restarts": 3, "n_raw_samples": 64, "sampling_percentage": 0.03}
 SIMPLEX = ("alloy.alloying_1.fraction", "alloy.non_alloying_1.fraction")
 SETTINGS = {
     "optloop": "Optimiser, default OptimiserSettings, initial_designs = 8 (stratified Sobol)",
@@ -129,6 +129,7 @@ class PeerSpace:
     def unit_coords(self, values: Mapping[str, Any]) -> list[float]:
         """Unit-cube coordinates of the free continuous parameters active in ``values``."""
         out = []
+        values = {**self.fixed, **values}
         for q in self.free:
             if q.kind == "categorical" or not _active(q, values):
                 continue
@@ -184,7 +185,8 @@ class Recorder:
         batch = len(self.batch_s) - 1
         if design is None:
             self.scored.append(None)
-            self.evals.append({"batch": batch, "infeasible": True, "reason": why})
+            self.evals.append({"batch": batch, "infeasible": True, "reason": why,
+                               "values": dict(values or {})})
             return None
         obs, reason = self.p.evaluate(design)
         true = obs
@@ -357,12 +359,20 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore")
 
 
+def _quiet_ax() -> None:
+    # Ax sets levels on its own loggers when imported.
+    for name in list(logging.root.manager.loggerDict):
+        if name == "ax" or name.startswith("ax."):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def run_ax(p: bse.Problem, seed: int) -> dict[str, Any]:
     """Ax ``Client``, default generation strategy with ``initialization_budget`` = 8."""
     _quiet()
     from ax.api.client import Client
     from ax.api.configs import ChoiceParameterConfig, RangeParameterConfig
 
+    _quiet_ax()
     ps = PeerSpace.of(p)
     params: list[RangeParameterConfig | ChoiceParameterConfig] = []
     for q in ps.free:

@@ -177,3 +177,12 @@ def test_peer_space_rejects_infeasible() -> None:
     assert design is None and why is not None and "plating_elements" in why
     design, why = ps.design({**values, "alloy.method": "sputtering"})
     assert design is not None and why is None
+
+
+def test_boundary_share_counts_active_continuous_coordinates() -> None:
+    p = sp.build_problem("branin_currin", True)
+    ps = suite_peers.PeerSpace.of(p)
+    # carbon_layer.thickness_um is active through a fixed parameter (carbon_layer.present).
+    free = {q.name: q for q in ps.free}
+    values = {n: q.low for n, q in free.items()}
+    assert ps.unit_coords(values) == [0.0] * len(free) and len(free) == 2
