@@ -62,22 +62,24 @@ BOTORCH_SETTINGS = {"num_restarts": 5, "raw_samples": 256}
 BAYBE_SETTINGS = {"n_restarts": 3, "n_raw_samples": 64, "sampling_percentage": 0.03}
 SIMPLEX = ("alloy.alloying_1.fraction", "alloy.non_alloying_1.fraction")
 SETTINGS = {
-    "optloop": "Optimiser, default OptimiserSettings, initial_designs = 8 (stratified Sobol)",
+    "optloop": "Optimiser, default OptimiserSettings, initial_designs = {initial} (stratified "
+    "Sobol)",
     "sobol": "Optimiser with initial_designs = budget (optloop's initial design only)",
-    "ax": "Client(random_seed=s), default generation strategy, initialization_budget = 8, "
+    "ax": "Client(random_seed=s), default generation strategy, "
+    "initialization_budget = {initial}, "
     "get_next_trials(q); metal-share cap as a native linear inequality; simplex by "
     "renormalisation (Ax has no equality constraint)",
     "baybe": "Campaign, TwoPhaseMetaRecommender(RandomRecommender, BotorchRecommender, "
-    "switch_after = 8), ParetoObjective; simplex as ContinuousLinearConstraint '='; "
+    "switch_after = {{initial}}), ParetoObjective; simplex as ContinuousLinearConstraint '='; "
     "BotorchRecommender(n_restarts={n_restarts}, n_raw_samples={n_raw_samples}, "
     "hybrid_sampler='Random', sampling_percentage={sampling_percentage}) on hybrid spaces "
     "(cut from the defaults 10 / 64 / all combinations, for time)".format(**BAYBE_SETTINGS),
-    "botorch": "8 scrambled Sobol points, one-hot SingleTaskGP per objective, "
+    "botorch": "{{initial}} scrambled Sobol points, one-hot SingleTaskGP per objective, "
     "qLogNoisyExpectedHypervolumeImprovement, optimize_acqf_mixed_alternating("
     "num_restarts={num_restarts}, raw_samples={raw_samples}); simplex as a linear equality "
     "constraint".format(**BOTORCH_SETTINGS),
-    "optuna_tpe": "TPESampler(seed=s, n_startup_trials=8), ask-and-tell in batches of q",
-    "optuna_gp": "GPSampler(seed=s, n_startup_trials=8), ask-and-tell in batches of q",
+    "optuna_tpe": "TPESampler(seed=s, n_startup_trials={initial}), ask-and-tell in batches of q",
+    "optuna_gp": "GPSampler(seed=s, n_startup_trials={initial}), ask-and-tell in batches of q",
 }
 
 
@@ -233,7 +235,9 @@ class Recorder:
             "budget": self.p.budget,
             "batch": self.p.batch,
             "initial_designs": self.p.initial_designs,
-            "settings": SETTINGS.get(self.method, ""),
+            "settings": SETTINGS.get(self.method, "").replace(
+                "{initial}", str(self.p.initial_designs)
+            ),
             "hv": [self.hv(k + 1) for k in range(self.n)],
             "infeasible": sum(o is None for o in self.scored),
             "failed": sum(o is not None and o.failed for o in self.scored),
