@@ -29,9 +29,9 @@ Reported: the median over seeds. Variants:
 
 Problems: ``branin_currin`` and ``dtlz2_mixed`` from ``bench_sample_efficiency.py``;
 ``anode_default``, the default campaign's space (descriptor encoding) with the synthetic
-anode physics of ``bench_optimiser.py`` (log cycle life, areal capacity); and,
-when branch ``i12-suite`` has committed ``experiments/suite_problems.py``, its problems
-(imported from a temporary copy; skipped otherwise, as the output says).
+anode physics of ``bench_optimiser.py`` (log cycle life, areal capacity); and the benchmark
+suite's problems from ``experiments/suite_problems.py`` (skipped, as the output says, if they
+cannot be built).
 
 Run from the repository root::
 
@@ -51,15 +51,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import logging
 import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,7 +85,6 @@ SIZES = (16, 40)
 HELD_OUT = 200
 SEEDS = 5
 HELD_OUT_SEED = 10_000
-SUITE_REF = "i12-suite:experiments/suite_problems.py"
 
 
 @dataclass(frozen=True)
@@ -168,21 +164,10 @@ def _anode_default() -> Case:
 
 
 def _suite_cases(skip: list[str]) -> list[Case]:
-    """Import the suite branch's problems from a temporary copy, if committed."""
+    """The benchmark suite's problems (``suite_problems.py``) not already in ``bse``."""
     try:
-        text = subprocess.run(
-            ["git", "show", SUITE_REF], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout
-    except subprocess.CalledProcessError as exc:
-        skip.append(f"`{SUITE_REF}`: not committed ({exc.stderr.strip().splitlines()[0]})")
-        return []
-    tmp = Path(tempfile.mkdtemp(prefix="suite_problems_"))
-    (tmp / "suite_problems.py").write_text(text)
-    spec = importlib.util.spec_from_file_location("suite_problems", tmp / "suite_problems.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
+        import suite_problems as module
+
         build = module.build_problem
         names = [n for n in module.PROBLEMS if n not in {c for c in bse.PROBLEMS}]
         out = []
@@ -204,7 +189,7 @@ def _suite_cases(skip: list[str]) -> list[Case]:
             )
         return out
     except Exception as exc:  # noqa: BLE001 - an unknown interface is reported, not fatal
-        skip.append(f"`{SUITE_REF}`: could not use it ({type(exc).__name__}: {exc})")
+        skip.append(f"`suite_problems.py`: could not use it ({type(exc).__name__}: {exc})")
         return []
 
 
