@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -454,3 +455,20 @@ def test_bo_beats_sobol_on_a_synthetic_campaign(quick: tuple[CampaignConfig, Des
         result[mode] = hypervolume(obs)
     # 20 000 random designs reach about 1320 here; BoTorch about 1170 in 48 evaluations.
     assert result["bo"] > 1.15 * result["sobol"], result
+
+
+def test_a_design_exactly_on_a_bound_is_proposed(
+    quick: tuple[CampaignConfig, DesignSpace],
+) -> None:
+    # Capacity grows with the alloy thickness: the best film sits on its upper bound, which the
+    # gradient refinement reaches exactly (a pool of random designs only comes near it).
+    _, space = quick
+    (thick,) = [p for p in space.parameters if p.name == "alloy.thickness_um"]
+    objective = Objective(name="areal_capacity_mAh_cm2", direction="maximize", reference=0.0)
+    opt = make(quick, objectives=[objective], settings=dataclasses.replace(FAST, refine_starts=4))
+    obs = sobol_observations(opt, 10)
+    props, _ = opt.propose(obs, [], 2, iteration=1)
+    assert_feasible(space, props)
+    thicknesses = [p.design.alloy_layer.thickness_um for p in props]  # type: ignore[union-attr]
+    assert thick.high in thicknesses, (thick.high, thicknesses)
+    assert max(o.design.alloy_layer.thickness_um for o in obs) < thick.high  # type: ignore[union-attr]

@@ -261,8 +261,10 @@ class Optimiser:
         self.initial_designs = initial_designs
         self.seed = seed
         self.settings = settings or OptimiserSettings()
-        if self.settings.kernel not in ("rbf", "mixed"):
-            raise ValueError(f"settings.kernel = {self.settings.kernel!r}; use 'rbf' or 'mixed'")
+        if self.settings.kernel not in ("rbf", "mixed", "rbf_warp"):
+            raise ValueError(
+                f"settings.kernel = {self.settings.kernel!r}; limit: 'rbf', 'mixed' or 'rbf_warp'"
+            )
         self.features = FeatureMap(space)
         self._sobol = SobolDesigns(space, seed)
         self._static: list[Design] | None = None
@@ -437,7 +439,7 @@ class Optimiser:
 
     def _fit(self, data: _Data, iteration: int) -> FittedSurrogate | None:
         s = self.settings
-        cat = self.features.categorical if s.kernel == "mixed" else []
+        cat = self.features.categorical if s.kernel in ("mixed", "rbf_warp") else []
         models: list[GPyTorchModel] = []
         outputs: list[str] = []
         logs: dict[str, bool] = {}
