@@ -28,14 +28,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+RANDOM_POOL: dict[str, object] = {"static_pool": 768, "fresh_pool": 256}
+"""The pool before the local default: 768 seeded and 256 fresh random feasible designs."""
+
 VARIANTS: dict[str, dict[str, object]] = {
     "default": {},
-    "off": {"refine_starts": 0},
-    "warp": {"kernel": "rbf_warp"},
-    "warp_off": {"kernel": "rbf_warp", "refine_starts": 0},
+    "random_pool": RANDOM_POOL,
+    "off": {**RANDOM_POOL, "refine_starts": 0},
+    "warp": {**RANDOM_POOL, "kernel": "rbf_warp"},
+    "warp_off": {**RANDOM_POOL, "kernel": "rbf_warp", "refine_starts": 0},
+    "local": {**RANDOM_POOL, "refine_radius": 0.1},
+    "mixed": {**RANDOM_POOL, "kernel": "mixed"},
+    "tr": {"refine_radius": 0.1},
+    "tr_fresh": {"fresh_pool": 64},
+    "tr_mixed": {"kernel": "mixed"},
 }
-"""``off``: no gradient refinement (pool screen only); ``warp``: BoTorch's ``Warp`` input
-transform (Kumaraswamy CDF per continuous feature) on the ``rbf`` GP."""
+"""``default``: today's settings, a pool of the incumbents' mutations only, gradient refinement;
+``random_pool``: the former default, random designs in the pool; ``off``: ``random_pool``
+without gradient refinement; ``warp``: ``random_pool`` with BoTorch's ``Warp`` input transform
+(Kumaraswamy CDF per continuous feature) on the ``rbf`` GP; ``local``: ``random_pool`` with
+refinement moving each feature at most 0.1 (unit cube) from its start; ``mixed``:
+``random_pool`` with ``MixedSingleTaskGP``; ``tr``: ``default`` with refinement within 0.1 of
+its start; ``tr_fresh``: ``default`` plus 64 fresh random designs per proposal;
+``tr_mixed``: ``default`` with ``MixedSingleTaskGP``."""
 
 LINE = re.compile(r"RESULT (\S+) (\S+) seed=(\d+) hv=(\S+) boundary=(\S+)")
 

@@ -472,3 +472,22 @@ def test_a_design_exactly_on_a_bound_is_proposed(
     thicknesses = [p.design.alloy_layer.thickness_um for p in props]  # type: ignore[union-attr]
     assert thick.high in thicknesses, (thick.high, thicknesses)
     assert max(o.design.alloy_layer.thickness_um for o in obs) < thick.high  # type: ignore[union-attr]
+
+
+def test_random_designs_refill_a_pool_the_incumbents_cannot(
+    quick: tuple[CampaignConfig, DesignSpace],
+) -> None:
+    # The default pool holds only mutations of the incumbents; with none to draw on, random
+    # feasible designs (``fallback_pool``) keep the proposal going rather than returning nothing.
+    _, space = quick
+    local_only = dataclasses.replace(
+        FAST, static_pool=0, fresh_pool=0, mutations_per_incumbent=0, local_search_rounds=0
+    )
+    obs = sobol_observations(make(quick), 10)
+    props, timing = make(quick, settings=local_only).propose(obs, [], 4, iteration=1)
+    assert [p.origin for p in props] == ["botorch"] * 4
+    assert_feasible(space, props)
+    assert timing.n_candidates >= 4
+    empty = dataclasses.replace(local_only, fallback_pool=0)
+    props, _ = make(quick, settings=empty).propose(obs, [], 4, iteration=1)
+    assert props == []

@@ -12,8 +12,13 @@ One BoTorch proposal:
 1. **Fit** a GP per metric (objectives and outcome-constrained metrics; censored values as
    lower bounds) and, if anything failed, a GP classifier of success
    (:mod:`optloop.optimiser.surrogate`).
-2. **Pool** feasible candidates: random feasible designs and mutations of the incumbents,
-   every one checked against all rules (:mod:`optloop.optimiser.candidates`).
+2. **Pool** feasible candidates: mutations of the incumbents (small and large steps, one
+   categorical change at times), every one checked against all rules
+   (:mod:`optloop.optimiser.candidates`). Random designs join only if ``static_pool`` /
+   ``fresh_pool`` ask for them, or when no mutation is feasible: measured on the benchmark
+   suite, a random pool draws the acquisition to the box's bounds (where a GP fitted on a
+   few dozen points is most uncertain) and loses to a pool local to the incumbents, a trust
+   region of sorts (``experiments/results/suite/variants.md``).
 3. **Screen** the pool with a cheap marginal expected-(hypervolume-)improvement score and
    search locally around its best (:class:`~optloop.optimiser.acquisition.Screen`); the real
    acquisition, qLogNEHVI (several objectives) or qLogNEI (one), with the pending designs as
@@ -108,10 +113,13 @@ class OptimiserSettings:
     """``"rbf"`` (SingleTaskGP, ARD RBF on all features) or ``"mixed"`` (MixedSingleTaskGP)."""
     mc_samples: int = 128
     """Quasi-MC samples of the acquisition."""
-    static_pool: int = 768
-    """Feasible random designs drawn once per optimiser (from the seed) for every pool."""
-    fresh_pool: int = 256
-    """Feasible random designs drawn anew for each proposal."""
+    static_pool: int = 0
+    """Feasible random designs drawn once per optimiser (from the seed) for every pool
+    (0 by default: a random pool pulls proposals to the bounds, see the module docstring)."""
+    fresh_pool: int = 0
+    """Feasible random designs drawn anew for each proposal (0 by default, as above)."""
+    fallback_pool: int = 256
+    """Feasible random designs drawn when the incumbents' mutations leave the pool empty."""
     incumbents: int = 8
     """Best (or Pareto-optimal) observed designs whose mutations join the pool."""
     mutations_per_incumbent: int = 48
@@ -575,6 +583,14 @@ class Optimiser:
                 scale=0.2,
             )
         pool, _ = unique_feasible(designs, exclude)
+        if not pool and s.fallback_pool:
+            try:
+                extra = self.space.sample(
+                    s.fallback_pool, _derive(self.seed, iteration, n_obs, _FRESH, 1)
+                )
+            except InfeasibleDesignError:
+                extra = []
+            pool, _ = unique_feasible(extra, exclude)
         return pool
 
     def _bo(
