@@ -141,6 +141,7 @@ CASES = [
         ["tracking.uri", "credentials", "MLFLOW_TRACKING_PASSWORD"],
     ),
     ("missing_space", "space", _DELETE, ["space", "missing"]),
+    ("unknown_kernel", "optimiser.kernel", "matern", ["optimiser.kernel", "'matern'", "mixed"]),
 ]
 
 
@@ -268,3 +269,13 @@ def test_fixed_value_bounds_and_defaults() -> None:
     # A method listed without conditions takes its full physical range.
     cfg = config_from_dict(mutate("space.alloy_layer.methods", {"sputtering": {}}))
     assert cfg.space.alloy_layer.methods["sputtering"]["pressure_Pa"].high == 10.0
+
+
+def test_the_configured_kernel_reaches_the_optimiser(tmp_path: Path) -> None:
+    from optloop.campaign import Campaign
+
+    data = mutate("optimiser.kernel", "mixed")
+    data["store"] = {"url": f"sqlite:///{tmp_path / 'c.db'}"}
+    campaign = Campaign(config_from_dict(data))
+    assert campaign.optimiser.settings.kernel == "mixed"
+    assert config_from_dict(base()).optimiser.kernel == "rbf"

@@ -33,7 +33,7 @@ from optloop.exceptions import (
     OptloopError,
 )
 from optloop.objectives import CAPACITY_MARGIN, METRICS, check_metric
-from optloop.optimiser import Observation, Optimiser
+from optloop.optimiser import Observation, Optimiser, OptimiserSettings
 from optloop.space import Design, DesignSpace, derive
 from optloop.store import (
     TERMINAL,
@@ -167,6 +167,7 @@ class Campaign:
                 list(c.outcome_constraints),
                 initial_designs=c.optimiser.initial_designs,
                 seed=c.seed,
+                settings=OptimiserSettings(kernel=c.optimiser.kernel),
             )
         return self._optimiser
 
