@@ -306,6 +306,15 @@ PLATED_LITHIUM_SEI_FACTOR = _a(
 #: The negative electrode keeps at least this stoichiometry at the end of discharge (OCP
 #: curves diverge at 0). The lithium it holds there is part of the inventory, taken from the
 #: positive's lithium, never added.
+#: Plated lithium also speeds up loss of active material: dead lithium and the SEI on it
+#: clog pores and isolate particles (Yang et al., J. Power Sources 360 (2017) 28: plating-
+#: induced pore clogging turns linear ageing nonlinear [L]; O'Kane et al. PCCP 2022 couple
+#: plating, SEI and LAM). LAM rate x (1 + k * plated / Q_pos); k is a calibration choice,
+#: equal to the SEI one, so the harm shows whichever mechanism limits life.
+PLATED_LITHIUM_LAM_FACTOR = _a(
+    "plated_lithium_lam_factor", 10.0, "1", "calibration",
+    "Yang et al. J. Power Sources 360 (2017) 28; O'Kane et al. PCCP 2022",
+)
 NEGATIVE_STO_FLOOR = _a("negative_sto_floor", 0.01, "1", "calibration", _FINDINGS + " section 6")
 #: Highest initial negative stoichiometry accepted (findings section 5: sto >= 1 crashes).
 NEGATIVE_STO_MAX = _a("negative_sto_max", 0.95, "1", "source", _FINDINGS + " section 6")

@@ -116,6 +116,7 @@ class CellModelInputs:
     positive_lithium_mAh_cm2: float
     negative_lithium_mAh_cm2: float
     graphite_sei_solvent_diffusivity_m2_s: float
+    graphite_lam_rate_per_fraction_s: float
     first_cycle_efficiency_max: float
     np_ratio: float
     np_ratio_with_reservoir: float
@@ -268,9 +269,14 @@ def cell_model_inputs(
         )
     if problems:
         raise InfeasibleDesignError(problems)
-    harm = 1.0 + A.PLATED_LITHIUM_SEI_FACTOR * plated / q_pos
-    d_sol *= harm
-    d_sol_gr = A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S * harm
+    # Harm of plated lithium: faster SEI growth (loss of lithium) and faster loss of active
+    # material (dead lithium and its SEI clog pores and isolate particles).
+    harm_sei = 1.0 + A.PLATED_LITHIUM_SEI_FACTOR * plated / q_pos
+    harm_lam = 1.0 + A.PLATED_LITHIUM_LAM_FACTOR * plated / q_pos
+    d_sol *= harm_sei
+    d_sol_gr = A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S * harm_sei
+    lam_rel *= harm_lam
+    lam_gr = A.GRAPHITE_LAM_RATE_PER_FRACTION_S * harm_lam
     # The first discharge is at most the positive's window and at most the cyclable lithium.
     fce_max = min((s_lim - s_ch) * q_pos_total, cyclable) / q_first
 
@@ -316,6 +322,7 @@ def cell_model_inputs(
         positive_lithium_mAh_cm2=sto_p0 * q_pos_total,
         negative_lithium_mAh_cm2=q_neg_li,
         graphite_sei_solvent_diffusivity_m2_s=d_sol_gr,
+        graphite_lam_rate_per_fraction_s=lam_gr,
         first_cycle_efficiency_max=fce_max,
         np_ratio=np_ratio,
         np_ratio_with_reservoir=np_res,
@@ -336,7 +343,10 @@ def to_pybamm_inputs(cmi: CellModelInputs) -> dict[str, float]:
     eps_pos = A.POSITIVE_SOLID_FRACTION * cmi.positive_thickness_m / A.POSITIVE_MESH_THICKNESS_M
     # Without an alloy layer the floor phase carries 1 % of Si's c_max so it stores ~nothing.
     cmax_al = cmi.alloy_max_concentration_mol_m3 * (1.0 if cmi.alloy_thickness_m > 0 else 0.01)
-    sto_n = cmi.negative_initial_stoichiometry
+    # The negative's lithium spread over both meshed phases, placeholder phases included, so
+    # the simulation holds exactly the bookkeeping's lithium (conservation).
+    cap_n = (eps_gr * cmi.graphite_max_concentration_mol_m3 + eps_al * cmax_al) * l_ref
+    sto_n = cmi.negative_lithium_mAh_cm2 * _CM2_PER_M2 / _MAH_PER_MOL / cap_n
     return {
         _EPS_GR: eps_gr,
         _EPS_AL: eps_al,
@@ -345,7 +355,7 @@ def to_pybamm_inputs(cmi: CellModelInputs) -> dict[str, float]:
         _C0_AL: sto_n * cmax_al,
         _C0_POS: cmi.positive_initial_stoichiometry * cmi.positive_max_concentration_mol_m3,
         _CMAX_AL: cmax_al,
-        _LAM_GR: A.GRAPHITE_LAM_RATE_PER_FRACTION_S * eps_gr,
+        _LAM_GR: cmi.graphite_lam_rate_per_fraction_s * eps_gr,
         _LAM_AL: cmi.alloy_lam_rate_per_fraction_s * eps_al,
         _DSOL_AL: cmi.alloy_sei_solvent_diffusivity_m2_s,
         _DSOL_GR: cmi.graphite_sei_solvent_diffusivity_m2_s,
