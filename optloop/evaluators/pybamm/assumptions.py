@@ -352,8 +352,9 @@ STRUCTURAL_ASSUMPTIONS: tuple[str, ...] = (
     "cycle.",
     "Energy density uses the fully swollen anode thickness L_C (1 + beta_C) + L_A (1 + beta_A) "
     "(a worst case), plus separator, positive electrode and both current collectors.",
-    "Designs whose N/P including the Li reservoir is below the minimum are rejected before "
-    "solving as a plating risk (FAILED, not penalised).",
+    "Designs with N/P (reversible capacities) below the minimum, or whose plated lithium "
+    "exceeds the limit, are rejected before solving as a plating risk (FAILED, not "
+    "penalised); plated lithium below the limit is simulated as harm (faster SEI and LAM).",
     "Only NMC811 (Chen2020) is parameterised as a positive electrode.",
 )
 

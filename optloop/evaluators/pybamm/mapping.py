@@ -249,7 +249,7 @@ def cell_model_inputs(
     reservoir = q_neg_li - floor
     cyclable = sto_p0 * q_pos_total + reservoir - s_ch * q_pos_total
     np_ratio = q_neg / q_pos
-    np_res = derived.np_ratio
+    np_res = q_neg / (q_pos + reservoir)  # anode capacity over its lithium at top of charge
     if cyclable <= 0.05 * q_pos:
         problems.append(
             f"first-cycle lithium loss {q_irr:.3g} mAh/cm2 (film, graphite and oxide) leaves "
