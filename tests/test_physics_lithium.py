@@ -101,7 +101,10 @@ def test_lithium_is_conserved_at_every_step(sim: CellSimulator, d: dict[str, Any
     assert sto_p.min() >= 0.2
     # The negative host never holds more than its capacity; on average at most the host
     # limit (its phases share the lithium by potential, not equally).
-    phases = [("secondary", d["alloy_layer"] is not None), ("primary", d["carbon_layer"] is not None)]
+    phases = [
+        ("secondary", d["alloy_layer"] is not None),
+        ("primary", d["carbon_layer"] is not None),
+    ]
     for phase, real in phases:
         if real:
             assert sol[f"Average negative {phase} particle stoichiometry"].entries.max() <= 1.0

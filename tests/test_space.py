@@ -314,8 +314,9 @@ def test_derived_balance_and_swelling() -> None:
     assert li.positive_cyclable_fraction > p.positive_cyclable_fraction
     assert li.first_cycle_efficiency_max >= p.first_cycle_efficiency_max
     oxide = derive(design(alloy_layer__oxygen_ratio=0.5, carbon_layer=None))
+    li_2um = {"thickness_um": 2.0}
     oxide_li = derive(
-        design(alloy_layer__oxygen_ratio=0.5, carbon_layer=None, lithium_layer={"thickness_um": 2.0})
+        design(alloy_layer__oxygen_ratio=0.5, carbon_layer=None, lithium_layer=li_2um)
     )
     assert oxide.first_cycle_efficiency_max < oxide_li.first_cycle_efficiency_max
     for q in (p, li, oxide, oxide_li):
