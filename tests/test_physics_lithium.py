@@ -124,6 +124,12 @@ def test_first_cycle_efficiency_of_the_issue_cells(sim: CellSimulator) -> None:
         fce = out.metrics["first_cycle_efficiency"]
         assert fce <= A.POSITIVE_FIRST_CYCLE_EFFICIENCY
         assert fce <= derive(Design.from_dict(d)).first_cycle_efficiency_max
+    # Plain 1 um a-Si (was 0.873 against a ceiling of 0.828): also below the space's estimate
+    # for a positive charged over its window (0.848; simulated 0.839).
+    plain_d = Design.from_dict(design(alloy(SI, 1.0)))
+    assert plain.metrics["first_cycle_efficiency"] <= derive(
+        plain_d
+    ).first_cycle_efficiency_estimate
     # The prelithiated cell's first discharge stays below its first charge (was 1.167).
     assert li.metrics["first_cycle_efficiency"] < 1.0
     assert li.metrics["first_cycle_efficiency"] > plain.metrics["first_cycle_efficiency"]
