@@ -380,7 +380,8 @@ def test_cell_balance_messages_name_only_layers_the_design_has() -> None:
     messages = [v.message for v in check_design(Design.from_dict(low), space)]
     assert any("positive_loading_mAh_cm2 = 0.05" in m for m in messages)
     assert not any("lithium layer" in m or "Li excess" in m for m in messages), messages
-    with_li = dict(low, lithium_layer={"thickness_um": 5.0})
+    # A Li layer is named when it matters: here it over-fills the anode (plating hazard).
+    with_li = dict(low, lithium_layer={"thickness_um": 20.0})
     messages = [v.message for v in check_design(Design.from_dict(with_li), space)]
     assert any("lithium layer" in m or "Li excess" in m for m in messages), messages
 

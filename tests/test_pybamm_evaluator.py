@@ -144,12 +144,22 @@ def test_lithium_layer_and_oxygen_set_the_inventory() -> None:
 
 
 def test_too_much_lithium_is_a_plating_risk() -> None:
-    # With a fixed positive loading, a thick Li layer pushes N/P (reservoir included) < 1.05.
-    d = design(alloy(SI, 2.0), 40.0, lithium_um=10.0, np_ratio=1.1)
-    d["cell"] = {"positive_electrode": "NMC811", "positive_loading_mAh_cm2": 3.0}
-    with pytest.raises(InfeasibleDesignError, match="plating risk"):
-        cmi(d)
-    # With N/P fixed, a Li layer larger than the anode can take leaves no room for a positive.
+    # Lithium beyond the host's free capacity at top of charge plates: up to half the
+    # positive's capacity it is simulated as dead lithium that speeds up SEI growth (the
+    # N/P counts reversible capacities, so a Li layer never shrinks the positive) ...
+    base = cmi(design(alloy(SI, 2.0), 40.0, np_ratio=1.1))
+    d = design(alloy(SI, 2.0), 40.0, lithium_um=4.0, np_ratio=1.1)
+    plated = cmi(d)
+    assert plated.positive_capacity_mAh_cm2 == pytest.approx(base.positive_capacity_mAh_cm2)
+    assert 0.0 < plated.plated_lithium_mAh_cm2 < 0.5 * plated.positive_capacity_mAh_cm2
+    harm = 1.0 + 10.0 * plated.plated_lithium_mAh_cm2 / plated.positive_capacity_mAh_cm2
+    assert plated.graphite_sei_solvent_diffusivity_m2_s == pytest.approx(
+        base.graphite_sei_solvent_diffusivity_m2_s * harm
+    )
+    assert plated.alloy_sei_solvent_diffusivity_m2_s == pytest.approx(
+        base.alloy_sei_solvent_diffusivity_m2_s * harm
+    )
+    # ... beyond it the design is refused (dendrites), and so is an N/P below 1.05.
     with pytest.raises(InfeasibleDesignError, match="over-fills"):
         cmi(design(alloy(SI, 2.0), 40.0, lithium_um=40.0, np_ratio=1.1))
     with pytest.raises(InfeasibleDesignError, match="plating risk"):
@@ -272,6 +282,7 @@ def test_evaluator_protocol_in_a_worker_process(tmp_path: Any) -> None:
         assert result.bdf_path and result.bdf_path.startswith(str(tmp_path))
         assert result.metrics["cycles_simulated"] == 2
         assert result.metadata["cell_model_inputs"]["formula"] == "Si"
+        assert result.metadata["solver_failure"] is None  # ran to its end
         assert ev.submit(design(alloy(SI, 1.0), 40.0), trial_id="t1", fidelity="screen")
         plating = evaluate(
             ev, design(alloy(SI, 2.0), 40.0, lithium_um=40.0), trial_id="t2",
@@ -413,3 +424,91 @@ def test_findings_failure_cases(full_sim: CellSimulator, monkeypatch: pytest.Mon
     # A tiny anode (N/P << 1) is refused before solving.
     tiny = full_sim.run(design(alloy(SI, 0.01), np_ratio=0.2), "screen")
     assert not tiny.ok and tiny.reason and "plating risk" in tiny.reason
+
+
+# --- solver failures: after the end-of-life crossing vs before it (issue 13 item 5) ------------
+
+
+class _Var:
+    def __init__(self, values: Any) -> None:
+        import numpy as np
+
+        self.entries = np.asarray(values, dtype=float)
+
+
+class _Step(dict):  # type: ignore[type-arg]
+    pass
+
+
+class _Cycle:
+    def __init__(self, q_Ah: float, t0: float) -> None:
+        import numpy as np
+
+        def step(t: Any, current: float, volts: Any, cap: Any) -> _Step:
+            return _Step(
+                {
+                    "Time [s]": _Var(t),
+                    "Current [A]": _Var(np.full(len(t), current)),
+                    "Voltage [V]": _Var(volts),
+                    "Discharge capacity [A.h]": _Var(cap),
+                }
+            )
+
+        t = np.linspace(0.0, 3600.0, 5)
+        self.steps = [
+            step(t0 + t, -q_Ah, np.linspace(3.5, 4.2, 5), -q_Ah * t / 3600.0),
+            step(t0 + 3600.0 + t[:2] / 100, -0.01, [4.2, 4.2], [0.0, 0.0]),
+            step(t0 + 3700.0 + t, q_Ah, np.linspace(4.1, 3.0, 5), q_Ah * t / 3600.0),
+        ]
+
+
+class _FakeSolution:
+    def __init__(self, cycles: list[_Cycle], termination: str) -> None:
+        self.cycles = cycles
+        self.termination = termination
+
+
+class _FakeSim:
+    """Delivers the scripted capacities, and stops (a solver failure) after ``stop`` cycles."""
+
+    def __init__(self, capacities: list[float], stop: int) -> None:
+        self.capacities, self.stop = capacities, stop
+
+    def solve(self, inputs: Any, starting_solution: Any = None) -> _FakeSolution:
+        done = len(starting_solution.cycles) if starting_solution else 0
+        n = 2  # the quick simulator's chunk
+        upto = min(done + n, self.stop)
+        cycles = [_Cycle(q, 8000.0 * k) for k, q in enumerate(self.capacities[:upto])]
+        term = "final time" if upto == done + n else "IDA_BAD_K: the k-th derivative"
+        return _FakeSolution(cycles, term)
+
+
+def test_solver_failure_after_end_of_life_is_recorded(
+    quick_sim: CellSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1.0, 0.9, 0.7 (below 80 % at cycle 3), then the solver fails in cycle 4 of 6.
+    fake = _FakeSim([1.0, 0.9, 0.7, 0.6, 0.5, 0.4], stop=3)
+    monkeypatch.setattr(quick_sim, "_sim", lambda n: fake)
+    out = quick_sim.run(design(alloy(SI, 1.0), 40.0), "full")
+    assert out.ok, out.reason
+    assert out.metrics["cycle_life"] == 3 and not out.censored["cycle_life"]
+    assert out.solver_failure is not None
+    assert out.solver_failure["after_end_of_life"] is True
+    assert out.solver_failure["end_of_life_cycle"] == 3
+    assert out.solver_failure["complete_cycles"] == 3
+    assert "IDA_BAD_K" in out.solver_failure["termination"]
+
+
+def test_solver_failure_before_end_of_life_fails_with_its_reason(
+    quick_sim: CellSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _FakeSim([1.0, 0.95, 0.9, 0.85, 0.8, 0.75], stop=3)
+    monkeypatch.setattr(quick_sim, "_sim", lambda n: fake)
+    out = quick_sim.run(design(alloy(SI, 1.0), 40.0), "full")
+    assert not out.ok and out.solver_failure is None
+    assert out.reason and "before reaching end of life" in out.reason
+    assert "IDA_BAD_K" in out.reason
+    # A run that completes records no failure.
+    monkeypatch.undo()
+    fine = quick_sim.run(design(alloy(SI, 1.0), 40.0), "screen")
+    assert fine.ok and fine.solver_failure is None

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from optloop.config import config_from_dict, load_config
 from optloop.exceptions import DesignError, InfeasibleDesignError
 from optloop.space import Design, DesignSpace, claims_practised, derive
+from optloop.space.derived import POSITIVE_FIRST_CYCLE_EFFICIENCY
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = load_config(ROOT / "configs" / "default.yaml")
@@ -237,7 +238,16 @@ def test_lithium_excess_that_overfills_the_anode_is_refused() -> None:
         carbon_layer=None, alloy_layer__thickness_um=0.1, lithium_layer={"thickness_um": 8.0}
     )
     v = [x for x in DesignSpace(DEFAULT.space).violations(d) if x.rule == "cell_balance"]
-    assert v and "plating hazard" in v[0].message
+    assert any("plating hazard" in x.message and "over-fills" in x.message for x in v), v
+    # A Li layer never shrinks the positive (N/P counts reversible capacities only): on a
+    # 1 um film the same layer plates far beyond the anode's free capacity, and is refused.
+    thick = design(
+        carbon_layer=None, alloy_layer__thickness_um=1.0, lithium_layer={"thickness_um": 8.0}
+    )
+    plain = design(carbon_layer=None, alloy_layer__thickness_um=1.0)
+    assert derive(thick).positive_loading_mAh_cm2 == derive(plain).positive_loading_mAh_cm2
+    v = [x for x in DesignSpace(DEFAULT.space).violations(thick) if x.rule == "cell_balance"]
+    assert len(v) == 1 and "plating hazard" in v[0].message, v
 
 
 def test_check_raises_with_every_rule() -> None:
@@ -292,14 +302,25 @@ def test_derived_balance_and_swelling() -> None:
     d = design()
     p = derive(d)
     assert p.np_ratio == pytest.approx(1.1)
-    # N/P definition: Q_neg = N/P * (Q_pos + Li excess); no Li layer here.
+    # N/P definition: Q_neg = N/P * Q_pos, reversible capacities (a Li layer is not in it).
     assert p.positive_loading_mAh_cm2 * 1.1 == pytest.approx(p.negative_areal_capacity_mAh_cm2)
     assert p.swollen_thickness_um > p.anode_thickness_um
     thin = derive(design(alloy_layer__thickness_um=0.1))
     assert thin.alloy_areal_capacity_mAh_cm2 == pytest.approx(p.alloy_areal_capacity_mAh_cm2 / 5)
-    # A Li layer covers the first-cycle loss: the ceiling on first-cycle efficiency rises.
+    # A Li layer covers the first-cycle loss: the cyclable share of the positive rises, and
+    # so does the first-cycle efficiency ceiling of a lossy (oxide) film, up to the positive's
+    # own first-cycle efficiency, which no design exceeds.
     li = derive(design(lithium_layer={"thickness_um": 1.0}))
-    assert li.first_cycle_efficiency_max > p.first_cycle_efficiency_max
+    assert li.positive_cyclable_fraction > p.positive_cyclable_fraction
+    assert li.first_cycle_efficiency_max >= p.first_cycle_efficiency_max
+    oxide = derive(design(alloy_layer__oxygen_ratio=0.5, carbon_layer=None))
+    li_2um = {"thickness_um": 2.0}
+    oxide_li = derive(
+        design(alloy_layer__oxygen_ratio=0.5, carbon_layer=None, lithium_layer=li_2um)
+    )
+    assert oxide.first_cycle_efficiency_max < oxide_li.first_cycle_efficiency_max
+    for q in (p, li, oxide, oxide_li):
+        assert q.first_cycle_efficiency_max <= POSITIVE_FIRST_CYCLE_EFFICIENCY
 
 
 def test_fully_silicided_film_is_refused() -> None:

@@ -24,7 +24,10 @@ __all__ = [
     "CVD_DENSITY",
     "EVAPORATION_DENSITY",
     "FILM_ICL_FRACTION",
+    "HOST_MAX_STOICHIOMETRY",
+    "MAX_PLATED_FRACTION",
     "PLATING_DENSITY",
+    "POSITIVE_FIRST_CYCLE_EFFICIENCY",
     "SPUTTER_DENSITY_DENSE",
     "SPUTTER_DENSITY_POROUS",
     "SPUTTER_PRESSURE_DENSE_PA",
@@ -43,6 +46,31 @@ __all__ = [
 FILM_ICL_FRACTION: dict[str, float] = {"amorphous": 0.10, "crystalline": 0.20}
 #: First-cycle loss of graphite, 6-10 % (§7): the middle value.
 CARBON_ICL_FRACTION = 0.08
+#: First-cycle efficiency of the NMC811 positive electrode itself (its half cell against Li
+#: at ~C/10, 3.0-4.3 V vs Li): about 0.88 (NCM811 in Noh et al., J. Power Sources 233 (2013)
+#: 121, [L]; NMC811 0.85-0.90 across the literature). The loss is kinetic: the layered oxide
+#: cannot be fully relithiated at the end of its first discharge (Kasnatscheew et al., PCCP 18
+#: (2016) 3956, [R] abstract). The lithium it cannot take back stays in the negative electrode
+#: (or feeds its SEI). With the Chen2020 window (0.2661-0.9084) 0.88 puts the as-made positive
+#: at stoichiometry 0.996, i.e. fully lithiated LiMO2; a value below 0.875 would need > 1.
+POSITIVE_FIRST_CYCLE_EFFICIENCY = 0.88
+#: The positive's window (Chen2020 LG M50: charged 0.2661, discharged 0.9084) and its as-made
+#: stoichiometry s0 = s_ch + (s_dis - s_ch) / eta_pos; the PyBaMM evaluator uses the same.
+POSITIVE_STO_CHARGED = 0.2661
+POSITIVE_STO_DISCHARGED = 0.9084
+POSITIVE_STO_AS_MADE = (
+    POSITIVE_STO_CHARGED
+    + (POSITIVE_STO_DISCHARGED - POSITIVE_STO_CHARGED) / POSITIVE_FIRST_CYCLE_EFFICIENCY
+)
+#: Highest stoichiometry the negative host takes at the top of charge before lithium plates
+#: as metal (its free capacity is this times its theoretical capacity, minus its lithium).
+#: A calibration choice close to the theoretical capacity (Li15Si4, LiC6), which the
+#: materials data already give as the fully lithiated phase.
+HOST_MAX_STOICHIOMETRY = 0.98
+#: Plated lithium beyond this fraction of the positive's capacity makes a design a plating
+#: hazard (metallic Li on that scale grows dendrites that short the cell): refused. Below it
+#: the plated lithium is simulated as dead lithium that speeds up SEI growth. Calibration.
+MAX_PLATED_FRACTION = 0.5
 #: Relative density of sputtered films: dense at low Ar pressure, columnar / porous at high
 #: pressure, log-linear in between (§5; the pressures are calibration choices).
 SPUTTER_DENSITY_DENSE = 0.97
@@ -82,6 +110,8 @@ class DerivedProperties:
     lithium_areal_capacity_mAh_cm2: float
     lithium_excess_mAh_cm2: float
     positive_loading_mAh_cm2: float
+    positive_first_charge_mAh_cm2: float
+    plated_lithium_mAh_cm2: float
     np_ratio: float
     anode_thickness_um: float
     swollen_thickness_um: float
@@ -89,6 +119,8 @@ class DerivedProperties:
     anode_specific_capacity_mAh_g: float
     anode_volumetric_capacity_mAh_cm3: float
     first_cycle_efficiency_max: float
+    first_cycle_efficiency_estimate: float
+    positive_cyclable_fraction: float
 
     def summary(self) -> dict[str, Any]:
         """Return the scalar properties as JSON-ready data (alloy reduced to key numbers)."""
@@ -136,17 +168,35 @@ def derive(design: Design) -> DerivedProperties:
     )
     excess = max(0.0, q_li - q_irr)
     cell = design.cell
+    # N/P = Q_neg / Q_pos, reversible capacities (the Li layer is not in it): a Li layer adds
+    # lithium to a cell of the same size, it never shrinks the positive.
     if cell.np_ratio is not None:
         np_ratio = cell.np_ratio
-        # N/P = Q_neg / (Q_pos + excess Li), alloy-anode-physics.md §9 step 8.
-        q_pos = q_neg / np_ratio - excess
+        q_pos = q_neg / np_ratio
     else:
         assert cell.positive_loading_mAh_cm2 is not None
         q_pos = cell.positive_loading_mAh_cm2
-        np_ratio = q_neg / (q_pos + excess) if q_pos + excess > 0 else math.inf
+        np_ratio = q_neg / q_pos if q_pos > 0 else math.inf
+    # Lithium bookkeeping of the formation charge: the positive gives Q1 = Q_pos / eta_pos (its
+    # own first-cycle loss included), the Li layer adds Q_li, SEI and oxide take Q_irr; what
+    # the host cannot hold at the top of charge plates as metal.
+    q_first = q_pos / POSITIVE_FIRST_CYCLE_EFFICIENCY
+    plated = max(0.0, q_first + q_li - q_irr - HOST_MAX_STOICHIOMETRY * q_neg)
     # Lithium the positive must supply on the first charge beyond what the Li layer covers.
     lost = max(0.0, q_irr - q_li)
-    ice = (q_pos - lost) / q_pos if q_pos > 0 else 0.0
+    cyclable = (q_pos - lost) / q_pos if q_pos > 0 else 0.0
+    # A cycler's first-cycle efficiency: first discharge over first charge. The discharge is
+    # at most the positive's window (never above eta_pos). When the formation loss leaves the
+    # anode short of lithium, the discharge returns what the charge brought less that loss;
+    # a starved anode sits at a higher potential, so the positive may charge deeper than its
+    # window, up to all its lithium, Q_made = Q1 s0 / (s0 - s_ch) (its as-made content):
+    # FCE <= 1 - loss / Q_made, the bound that holds however deep the charge goes.
+    q_made = q_first * POSITIVE_STO_AS_MADE / (POSITIVE_STO_AS_MADE - POSITIVE_STO_CHARGED)
+    short = q_irr + plated - q_li
+    ice = min(POSITIVE_FIRST_CYCLE_EFFICIENCY, 1.0 - short / q_made) if q_pos > 0 else 0.0
+    # The estimate when the positive charges exactly over its window (graphite-like anode):
+    # a starved anode charges it deeper, and then measures somewhat more (up to the bound).
+    ice_est = min(POSITIVE_FIRST_CYCLE_EFFICIENCY, 1.0 - short / q_first) if q_pos > 0 else 0.0
     return DerivedProperties(
         alloy=props,
         film_relative_density=rho_rel,
@@ -157,6 +207,8 @@ def derive(design: Design) -> DerivedProperties:
         lithium_areal_capacity_mAh_cm2=q_li,
         lithium_excess_mAh_cm2=excess,
         positive_loading_mAh_cm2=q_pos,
+        positive_first_charge_mAh_cm2=q_first,
+        plated_lithium_mAh_cm2=plated,
         np_ratio=np_ratio,
         anode_thickness_um=thick,
         swollen_thickness_um=swollen,
@@ -164,4 +216,6 @@ def derive(design: Design) -> DerivedProperties:
         anode_specific_capacity_mAh_g=q_neg / mass if mass > 0 else 0.0,
         anode_volumetric_capacity_mAh_cm3=q_neg / (swollen * um_to_cm) if swollen > 0 else 0.0,
         first_cycle_efficiency_max=max(0.0, min(1.0, ice)),
+        first_cycle_efficiency_estimate=max(0.0, min(1.0, ice_est)),
+        positive_cyclable_fraction=max(0.0, min(1.0, cyclable)),
     )

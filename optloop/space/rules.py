@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from optloop.config.models import Bounds, DesignSpaceConfig, LayerMode
-from optloop.space.derived import derive
+from optloop.space.derived import MAX_PLATED_FRACTION, derive
 from optloop.space.design import AlloyLayer, Design
 
 __all__ = [
@@ -155,13 +155,7 @@ def _balance(d: Design, space: DesignSpaceConfig) -> list[str]:
             if given
             else f"positive loading would be {p.positive_loading_mAh_cm2:.3g} mAh/cm^2"
         )
-        if li:
-            why = (
-                f": the lithium layer's excess {p.lithium_excess_mAh_cm2:.3g} mAh/cm^2 "
-                f"over-fills an anode of {p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 "
-                "(plating hazard)"
-            )
-        elif given:
+        if given:
             why = ": too little to cycle a measurable cell"
         else:
             why = (
@@ -169,7 +163,7 @@ def _balance(d: Design, space: DesignSpaceConfig) -> list[str]:
                 f"np_ratio = {d.cell.np_ratio:g} leaves too little to cycle"
             )
         out.append(f"{head} (limit >= {MIN_POSITIVE_LOADING} mAh/cm^2){why}")
-    elif p.first_cycle_efficiency_max <= MIN_CYCLABLE_FRACTION:
+    elif p.positive_cyclable_fraction <= MIN_CYCLABLE_FRACTION:
         sources = [
             name
             for name, present in (
@@ -188,16 +182,22 @@ def _balance(d: Design, space: DesignSpaceConfig) -> list[str]:
         out.append(
             f"first-cycle lithium loss {p.irreversible_loss_mAh_cm2:.3g} mAh/cm^2 "
             f"({', '.join(sources)}){credit} leaves "
-            f"{100 * p.first_cycle_efficiency_max:.3g} % of the positive's "
+            f"{100 * p.positive_cyclable_fraction:.3g} % of the positive's "
             f"{p.positive_loading_mAh_cm2:.3g} mAh/cm^2 cyclable (limit > "
             f"{100 * MIN_CYCLABLE_FRACTION:g} %): {fix}"
         )
+    if li and p.plated_lithium_mAh_cm2 > MAX_PLATED_FRACTION * p.positive_loading_mAh_cm2:
+        out.append(
+            f"the lithium layer's {p.lithium_areal_capacity_mAh_cm2:.3g} mAh/cm^2 over-fills "
+            f"the anode: {p.plated_lithium_mAh_cm2:.3g} mAh/cm^2 would plate as metal beyond "
+            f"its free capacity at top of charge (limit {MAX_PLATED_FRACTION:g} x the "
+            f"positive's {p.positive_loading_mAh_cm2:.3g} mAh/cm^2): plating hazard"
+        )
     if d.cell.positive_loading_mAh_cm2 is not None and p.np_ratio < space.cell.min_np_ratio:
-        excess = f" + Li excess {p.lithium_excess_mAh_cm2:.3g}" if li else ""
         out.append(
             f"N/P = {p.np_ratio:.3g} is below min_np_ratio = {space.cell.min_np_ratio:g} "
             f"(negative {p.negative_areal_capacity_mAh_cm2:.3g} mAh/cm^2 against positive "
-            f"{p.positive_loading_mAh_cm2:.3g}{excess})"
+            f"{p.positive_loading_mAh_cm2:.3g})"
         )
     return out
 

@@ -21,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from optloop.materials.elements import element_data
 from optloop.space import derived as _D
+
+_Li = element_data("Li")
 
 __all__ = [
     "ASSUMPTIONS",
@@ -85,8 +88,10 @@ ELECTRODE_AREA_M2 = _a("electrode_area", 0.065 * 1.58, "m2", "source", _CHEN)
 # --- Positive electrode (NMC811 of Chen2020) ---------------------------------------------------
 
 #: Positive stoichiometry at the discharged (2.5 V) and charged (4.2 V) state of the LG M50.
-POSITIVE_STO_DISCHARGED = _a("positive_sto_discharged", 0.9084, "1", "source", _CHEN)
-POSITIVE_STO_CHARGED = _a("positive_sto_charged", 0.2661, "1", "source", _CHEN)
+POSITIVE_STO_DISCHARGED = _a(
+    "positive_sto_discharged", _D.POSITIVE_STO_DISCHARGED, "1", "source", _CHEN
+)
+POSITIVE_STO_CHARGED = _a("positive_sto_charged", _D.POSITIVE_STO_CHARGED, "1", "source", _CHEN)
 
 # --- Negative electrode: graphite (primary phase) ---------------------------------------------
 
@@ -221,15 +226,100 @@ EVAPORATION_DENSITY = _a(
 CVD_DENSITY = _a("cvd_density", _D.CVD_DENSITY, "1", "source", f"{_PHYS} section 5")
 PLATING_DENSITY = _a("plating_density", _D.PLATING_DENSITY, "1", "source", f"{_PHYS} section 5")
 
-# --- Lithium inventory and plating -------------------------------------------------------------
+# --- Lithium inventory, prelithiation and plating ---------------------------------------------
 
-#: The negative electrode starts at this stoichiometry plus any excess lithium (OCP curves
-#: diverge at 0). Its lithium is not counted in the inventory.
+#: First-cycle efficiency of the positive electrode itself (defined in optloop.space.derived,
+#: whose first-cycle efficiency ceiling uses it too). Its loss is kinetic (the oxide cannot be
+#: relithiated to its as-made stoichiometry), so the simulated positive cannot go above the
+#: discharged stoichiometry of its window, and the lithium it gave on the formation charge
+#: beyond its window stays in the negative electrode, where it first offsets the SEI loss.
+POSITIVE_FIRST_CYCLE_EFFICIENCY = _a(
+    "positive_first_cycle_efficiency", _D.POSITIVE_FIRST_CYCLE_EFFICIENCY, "1", "source",
+    "NCM811 half cell ~C/10, 3.0-4.3 V vs Li: ~0.88 (Noh et al., J. Power Sources 233 (2013) "
+    "121 [L]; NMC811 0.85-0.90 in the literature); kinetic loss at the end of the first "
+    "discharge (Kasnatscheew et al., PCCP 18 (2016) 3956)",
+)
+#: Stoichiometry of the as-made positive: the first charge takes it from here to the charged
+#: stoichiometry, and only the fraction eta_pos of that comes back: s0 = s_ch + window / eta.
+POSITIVE_STO_AS_MADE = _a(
+    "positive_sto_as_made",
+    POSITIVE_STO_CHARGED + (POSITIVE_STO_DISCHARGED - POSITIVE_STO_CHARGED)
+    / POSITIVE_FIRST_CYCLE_EFFICIENCY,
+    "1", "computed",
+    "s_charged + (s_discharged - s_charged) / eta_pos (0.996: fully lithiated LiMO2)",
+)
+#: The positive's relithiation limit as a steep, smooth fall of its OCP beyond the limit
+#: s_lim = s_discharged - margin: dU = -slope * width * softplus((sto - s_lim) / width). It
+#: stands for the kinetic barrier near full lithiation (Kasnatscheew 2016) and keeps the
+#: positive inside its window when the negative still holds lithium at the end of discharge
+#: (a reservoir). 0.14 V at the limit, 0.7 V at +0.008; < 2 mV at -0.01. The margin absorbs
+#: the wall's overshoot at 1C (~0.004) and the deeper charge an alloy at a higher potential
+#: imposes (charged stoichiometry down to ~0.20 for Sn), so the measured first-cycle efficiency
+#: stays below eta_pos: (s_lim - s_charged) / (s0 - s_charged) = 0.864 on the reference
+#: window, up to ~0.88 at the deepest charge. Numerical calibrations.
+POSITIVE_RELITHIATION_WALL_SLOPE_V = _a(
+    "positive_relithiation_wall_slope", 100.0, "V", "calibration",
+    "steep enough that a 2.5 V cut-off stops the positive within ~0.01 of its window",
+)
+POSITIVE_RELITHIATION_MARGIN = _a(
+    "positive_relithiation_margin", 0.012, "1", "calibration",
+    "keeps measured first-cycle efficiencies <= eta_pos for every alloy of the default space",
+)
+POSITIVE_STO_LIMIT = _a(
+    "positive_sto_limit", POSITIVE_STO_DISCHARGED - POSITIVE_RELITHIATION_MARGIN, "1",
+    "computed", "s_discharged - margin: the positive refills up to here, never beyond",
+)
+POSITIVE_RELITHIATION_WALL_WIDTH = _a(
+    "positive_relithiation_wall_width", 0.002, "1", "calibration",
+    "smooth enough for the solver; the OCP below the window is unchanged (< 2 mV)",
+)
+#: Molar mass and density of lithium metal (pymatgen data via optloop.materials): a Li layer
+#: of thickness t brings t * rho / M mol of lithium per area.
+LITHIUM_MOLAR_MASS_G_MOL = _a(
+    "lithium_molar_mass", _Li.atomic_mass_g_mol, "g/mol", "source",
+    "pymatgen element data (optloop.materials.elements)",
+)
+LITHIUM_DENSITY_G_CM3 = _a(
+    "lithium_density", _Li.density_g_cm3, "g/cm3", "source",
+    "pymatgen element data (optloop.materials.elements); 0.534 g/cm3",
+)
+#: Highest negative stoichiometry the host takes at top of charge; beyond it lithium plates.
+HOST_MAX_STOICHIOMETRY = _a(
+    "host_max_stoichiometry", _D.HOST_MAX_STOICHIOMETRY, "1", "calibration",
+    f"{_PHYS} section 6 (excess beyond the anode's free capacity plates)",
+)
+#: Plated lithium beyond this fraction of the positive's capacity: refused as a plating hazard.
+MAX_PLATED_FRACTION = _a(
+    "max_plated_fraction", _D.MAX_PLATED_FRACTION, "1", "calibration",
+    f"{_PHYS} section 6 (dendrites, dead Li and extra SEI)",
+)
+#: Harm of plated lithium below that limit: it is dead lithium (lost from the inventory) and
+#: its fresh metal surface keeps consuming electrolyte, so the SEI of the negative grows
+#: faster: solvent diffusivity x (1 + k * plated / Q_pos). Over-prelithiation shortens life
+#: (Materials Today 2022, doi:10.1016/j.mattod.2022.07.008, on the degree of prelithiation
+#: and cycling stability [abstract read]; Holtstiege et al., Batteries 2018: excess lithium
+#: plates); k itself is a calibration choice: 10 % of Q_pos plated doubles the SEI growth.
+PLATED_LITHIUM_SEI_FACTOR = _a(
+    "plated_lithium_sei_factor", 10.0, "1", "calibration",
+    "Materials Today 2022 doi:10.1016/j.mattod.2022.07.008; Holtstiege et al. 2018",
+)
+#: The negative electrode keeps at least this stoichiometry at the end of discharge (OCP
+#: curves diverge at 0). The lithium it holds there is part of the inventory, taken from the
+#: positive's lithium, never added.
+#: Plated lithium also speeds up loss of active material: dead lithium and the SEI on it
+#: clog pores and isolate particles (Yang et al., J. Power Sources 360 (2017) 28: plating-
+#: induced pore clogging turns linear ageing nonlinear [L]; O'Kane et al. PCCP 2022 couple
+#: plating, SEI and LAM). LAM rate x (1 + k * plated / Q_pos); k is a calibration choice,
+#: equal to the SEI one, so the harm shows whichever mechanism limits life.
+PLATED_LITHIUM_LAM_FACTOR = _a(
+    "plated_lithium_lam_factor", 10.0, "1", "calibration",
+    "Yang et al. J. Power Sources 360 (2017) 28; O'Kane et al. PCCP 2022",
+)
 NEGATIVE_STO_FLOOR = _a("negative_sto_floor", 0.01, "1", "calibration", _FINDINGS + " section 6")
 #: Highest initial negative stoichiometry accepted (findings section 5: sto >= 1 crashes).
 NEGATIVE_STO_MAX = _a("negative_sto_max", 0.95, "1", "source", _FINDINGS + " section 6")
-#: Minimum N/P including the Li reservoir: Q_neg >= 1.05 (Q_pos + max(0, Q_pre - Q_irr)).
-#: Below it the design is rejected as a plating risk (a FAILED evaluation with the reason).
+#: Minimum N/P (reversible capacities, Q_neg / Q_pos): below it every charge plates lithium,
+#: refused as a plating risk (a FAILED evaluation with the reason).
 MIN_NP_RATIO = _a("min_np_ratio", 1.05, "1", "source", f"{_PHYS} section 6 (industry N/P)")
 
 # --- Numerics -----------------------------------------------------------------------------------
@@ -249,14 +339,22 @@ STRUCTURAL_ASSUMPTIONS: tuple[str, ...] = (
     "alloy; its OCP is the Mark2016 Si curve shifted by (mean potential - 0.4 V).",
     "The alloy's partial molar volume is the constant-Li-volume value of optloop.materials for "
     "every alloy; its volume change is beta * sto with beta from optloop.materials.",
-    "Formation is not simulated: its irreversible lithium loss (film and graphite SEI, oxide "
-    "reduction to Li2O) is removed from the initial inventory; a Li metal layer adds to it.",
-    "The first-cycle efficiency is the first simulated discharge over the charge the cathode "
-    "gives on the formation charge (its full window), because formation is not simulated.",
+    "Formation is not simulated: the cell starts discharged after it. Lithium is conserved: "
+    "as-made positive (stoichiometry s0 = s_charged + window / eta_pos) + Li layer = positive + "
+    "negative (reservoir included) + formation loss (SEI, oxide) + plated lithium.",
+    "The positive cannot be relithiated beyond its discharged stoichiometry (its own "
+    "first-cycle loss, a steep OCP wall); lithium left in the negative at the end of discharge "
+    "is a reservoir that feeds later loss of lithium inventory.",
+    "Lithium beyond the host's free capacity at the top of the formation charge plates as "
+    "metal: dead lithium that speeds up SEI growth; beyond a limit the design is refused.",
+    "The first-cycle efficiency is what a cycler measures: the first discharge over the first "
+    "charge, which includes the lithium the positive gave to formation before the simulated "
+    "cycle.",
     "Energy density uses the fully swollen anode thickness L_C (1 + beta_C) + L_A (1 + beta_A) "
     "(a worst case), plus separator, positive electrode and both current collectors.",
-    "Designs whose N/P including the Li reservoir is below the minimum are rejected before "
-    "solving as a plating risk (FAILED, not penalised).",
+    "Designs with N/P (reversible capacities) below the minimum, or whose plated lithium "
+    "exceeds the limit, are rejected before solving as a plating risk (FAILED, not "
+    "penalised); plated lithium below the limit is simulated as harm (faster SEI and LAM).",
     "Only NMC811 (Chen2020) is parameterised as a positive electrode.",
 )
 

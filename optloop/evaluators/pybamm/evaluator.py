@@ -129,6 +129,7 @@ def _worker_run(options_json: str, design: dict[str, Any], fidelity: str) -> dic
             METRICS_PROTOCOL_KEY: out.protocol.to_metadata() if out.protocol else None,
             "timings_s": out.timings,
             "notes": out.notes,
+            "solver_failure": out.solver_failure,
             "worker_pid": os.getpid(),
             "worker_host": os.uname().nodename,
             "model_build_s": sim.build_seconds,

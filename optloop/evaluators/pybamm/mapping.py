@@ -63,13 +63,14 @@ _LAM_AL = _S + "Negative electrode LAM constant proportional term [s-1]"
 _DSOL_AL = _S + "SEI solvent diffusivity [m2.s-1]"
 _DSOL_GR = _P + "SEI solvent diffusivity [m2.s-1]"
 _NOMINAL = "Nominal cell capacity [A.h]"
+_POS_OCP = "Positive electrode OCP [V]"
 _EXPANSION = "Alloy volume expansion"
 _OCP_SHIFT = "Alloy OCP shift [V]"
 
 #: The InputParameters of the built model: one simulation serves every design.
 INPUT_NAMES: tuple[str, ...] = (
     _EPS_GR, _EPS_AL, _EPS_POS, _C0_GR, _C0_AL, _C0_POS, _CMAX_AL, _LAM_GR, _LAM_AL,
-    _DSOL_AL, _NOMINAL, _EXPANSION, _OCP_SHIFT,
+    _DSOL_AL, _DSOL_GR, _NOMINAL, _EXPANSION, _OCP_SHIFT,
 )
 #: Per-step discharge capacity (composites have no "Capacity [A.h]" summary variable).
 CAPACITY_VARIABLE = "Discharge capacity [A.h]"
@@ -105,8 +106,18 @@ class CellModelInputs:
     negative_capacity_mAh_cm2: float
     positive_capacity_mAh_cm2: float
     lithium_layer_mAh_cm2: float
+    lithium_layer_mol_m2: float
     irreversible_loss_mAh_cm2: float
+    positive_first_charge_mAh_cm2: float
+    positive_own_loss_mAh_cm2: float
+    plated_lithium_mAh_cm2: float
+    lithium_reservoir_mAh_cm2: float
     cyclable_lithium_mAh_cm2: float
+    positive_lithium_mAh_cm2: float
+    negative_lithium_mAh_cm2: float
+    graphite_sei_solvent_diffusivity_m2_s: float
+    graphite_lam_rate_per_fraction_s: float
+    first_cycle_efficiency_max: float
     np_ratio: float
     np_ratio_with_reservoir: float
     anode_active_mass_g_cm2: float
@@ -216,35 +227,60 @@ def cell_model_inputs(
     pos_vol_cap = cmax_p * _MAH_PER_MOL / 1e6 * window  # mAh/cm3 of positive solid
     l_pos = q_pos / (pos_vol_cap * A.POSITIVE_SOLID_FRACTION) / _CM_PER_M
 
-    q_pre = derived.lithium_areal_capacity_mAh_cm2
+    # --- Lithium bookkeeping (mAh/cm2; conserved) --------------------------------------
+    # Li layer: thickness x density / molar mass, in mol/m2 and as charge.
+    t_li = design.lithium_layer.thickness_um * 1e-6 if design.lithium_layer else 0.0
+    n_li = t_li * A.LITHIUM_DENSITY_G_CM3 * 1e6 / A.LITHIUM_MOLAR_MASS_G_MOL
+    q_pre = n_li * _MAH_PER_MOL / _CM2_PER_M2
     q_irr = derived.irreversible_loss_mAh_cm2
-    q_li = A.POSITIVE_STO_DISCHARGED * q_pos_total + q_pre - q_irr
+    s_ch, s_lim, s_made = A.POSITIVE_STO_CHARGED, A.POSITIVE_STO_LIMIT, A.POSITIVE_STO_AS_MADE
+    q_first = (s_made - s_ch) * q_pos_total  # the formation charge, = Q_pos / eta_pos
+    # Formation: the positive gives q_first, the Li layer q_pre; SEI and oxide take q_irr.
+    # What the host cannot hold at the top of that charge plates as metal (dead lithium).
+    host = A.HOST_MAX_STOICHIOMETRY * q_neg
+    plated = max(0.0, q_first + q_pre - q_irr - host)
+    total = s_made * q_pos_total + q_pre - q_irr - plated  # lithium in both hosts
+    floor = A.NEGATIVE_STO_FLOOR * q_neg
+    # Discharged state: the positive refills up to its window, never beyond; the negative
+    # keeps its floor and any rest (the reservoir).
+    sto_p0 = min(s_lim, (total - floor) / q_pos_total)
+    q_neg_li = total - sto_p0 * q_pos_total
+    sto_n0 = q_neg_li / q_neg
+    reservoir = q_neg_li - floor
+    cyclable = sto_p0 * q_pos_total + reservoir - s_ch * q_pos_total
     np_ratio = q_neg / q_pos
-    np_res = derived.np_ratio
-    if q_li <= A.POSITIVE_STO_DISCHARGED * q_pos_total:
-        sto_p0 = q_li / q_pos_total
-        sto_n0 = A.NEGATIVE_STO_FLOOR
-    else:
-        sto_p0 = A.POSITIVE_STO_DISCHARGED
-        sto_n0 = A.NEGATIVE_STO_FLOOR + (q_li - A.POSITIVE_STO_DISCHARGED * q_pos_total) / q_neg
-    cyclable = q_li - A.POSITIVE_STO_CHARGED * q_pos_total
+    np_res = q_neg / (q_pos + reservoir)  # anode capacity over its lithium at top of charge
     if cyclable <= 0.05 * q_pos:
         problems.append(
             f"first-cycle lithium loss {q_irr:.3g} mAh/cm2 (film, graphite and oxide) leaves "
             f"{max(cyclable, 0.0):.3g} mAh/cm2 cyclable against a positive window of "
             f"{q_pos:.3g} mAh/cm2; needs >5 %: add a lithium layer or less oxygen"
         )
-    if np_res < A.MIN_NP_RATIO:
+    if np_ratio < A.MIN_NP_RATIO or q_pos + floor > host:
         problems.append(
-            f"N/P including the Li reservoir is {np_res:.3g} (N/P {np_ratio:.3g}, Li layer "
-            f"{q_pre:.3g} mAh/cm2, first-cycle loss {q_irr:.3g} mAh/cm2); below "
-            f"{A.MIN_NP_RATIO:g} lithium plates: plating risk"
+            f"N/P {np_ratio:.3g} (negative {q_neg:.3g} mAh/cm2, positive {q_pos:.3g} "
+            f"mAh/cm2) is below {A.MIN_NP_RATIO:g}: every charge plates lithium: plating risk"
+        )
+    elif plated > A.MAX_PLATED_FRACTION * q_pos:
+        problems.append(
+            f"the lithium layer ({q_pre:.3g} mAh/cm2) over-fills the anode: {plated:.3g} "
+            f"mAh/cm2 would plate as metal beyond its free capacity at top of charge "
+            f"(limit {A.MAX_PLATED_FRACTION:g} x positive {q_pos:.3g} mAh/cm2): plating risk"
         )
     if problems:
         raise InfeasibleDesignError(problems)
+    # Harm of plated lithium: faster SEI growth (loss of lithium) and faster loss of active
+    # material (dead lithium and its SEI clog pores and isolate particles).
+    harm_sei = 1.0 + A.PLATED_LITHIUM_SEI_FACTOR * plated / q_pos
+    harm_lam = 1.0 + A.PLATED_LITHIUM_LAM_FACTOR * plated / q_pos
+    d_sol *= harm_sei
+    d_sol_gr = A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S * harm_sei
+    lam_rel *= harm_lam
+    lam_gr = A.GRAPHITE_LAM_RATE_PER_FRACTION_S * harm_lam
+    # The first discharge is at most the positive's window and at most the cyclable lithium.
+    fce_max = min((s_lim - s_ch) * q_pos_total, cyclable) / q_first
 
     swollen = t_c * (1.0 + graphite.volume_expansion) + t_a * (1.0 + beta)
-    t_li = design.lithium_layer.thickness_um * 1e-6 if design.lithium_layer else 0.0
     as_built = t_c + t_a + t_li
     anode = max(swollen, as_built)
     stack = (
@@ -276,8 +312,18 @@ def cell_model_inputs(
         negative_capacity_mAh_cm2=q_neg,
         positive_capacity_mAh_cm2=q_pos,
         lithium_layer_mAh_cm2=q_pre,
+        lithium_layer_mol_m2=n_li,
         irreversible_loss_mAh_cm2=q_irr,
+        positive_first_charge_mAh_cm2=q_first,
+        positive_own_loss_mAh_cm2=q_first - q_pos,
+        plated_lithium_mAh_cm2=plated,
+        lithium_reservoir_mAh_cm2=reservoir,
         cyclable_lithium_mAh_cm2=cyclable,
+        positive_lithium_mAh_cm2=sto_p0 * q_pos_total,
+        negative_lithium_mAh_cm2=q_neg_li,
+        graphite_sei_solvent_diffusivity_m2_s=d_sol_gr,
+        graphite_lam_rate_per_fraction_s=lam_gr,
+        first_cycle_efficiency_max=fce_max,
         np_ratio=np_ratio,
         np_ratio_with_reservoir=np_res,
         anode_active_mass_g_cm2=mass,
@@ -297,7 +343,10 @@ def to_pybamm_inputs(cmi: CellModelInputs) -> dict[str, float]:
     eps_pos = A.POSITIVE_SOLID_FRACTION * cmi.positive_thickness_m / A.POSITIVE_MESH_THICKNESS_M
     # Without an alloy layer the floor phase carries 1 % of Si's c_max so it stores ~nothing.
     cmax_al = cmi.alloy_max_concentration_mol_m3 * (1.0 if cmi.alloy_thickness_m > 0 else 0.01)
-    sto_n = cmi.negative_initial_stoichiometry
+    # The negative's lithium spread over both meshed phases, placeholder phases included, so
+    # the simulation holds exactly the bookkeeping's lithium (conservation).
+    cap_n = (eps_gr * cmi.graphite_max_concentration_mol_m3 + eps_al * cmax_al) * l_ref
+    sto_n = cmi.negative_lithium_mAh_cm2 * _CM2_PER_M2 / _MAH_PER_MOL / cap_n
     return {
         _EPS_GR: eps_gr,
         _EPS_AL: eps_al,
@@ -306,9 +355,10 @@ def to_pybamm_inputs(cmi: CellModelInputs) -> dict[str, float]:
         _C0_AL: sto_n * cmax_al,
         _C0_POS: cmi.positive_initial_stoichiometry * cmi.positive_max_concentration_mol_m3,
         _CMAX_AL: cmax_al,
-        _LAM_GR: A.GRAPHITE_LAM_RATE_PER_FRACTION_S * eps_gr,
+        _LAM_GR: cmi.graphite_lam_rate_per_fraction_s * eps_gr,
         _LAM_AL: cmi.alloy_lam_rate_per_fraction_s * eps_al,
         _DSOL_AL: cmi.alloy_sei_solvent_diffusivity_m2_s,
+        _DSOL_GR: cmi.graphite_sei_solvent_diffusivity_m2_s,
         _NOMINAL: cmi.nominal_capacity_Ah,
         _EXPANSION: cmi.alloy_volume_expansion,
         _OCP_SHIFT: cmi.alloy_mean_potential_V - A.SI_OCP_REFERENCE_POTENTIAL_V,
@@ -374,6 +424,16 @@ def build_parameter_values(parameter_set: str = "Chen2020_composite") -> Any:
         ) from None
     okane = pybamm.ParameterValues("OKane2022")
 
+    ocp_pos = pv[_POS_OCP]
+    s_lim = A.POSITIVE_STO_LIMIT
+    width = A.POSITIVE_RELITHIATION_WALL_WIDTH
+    slope = A.POSITIVE_RELITHIATION_WALL_SLOPE_V
+
+    def positive_ocp(sto: Any) -> Any:
+        # The relithiation limit (the positive's own first-cycle loss): a steep smooth wall.
+        wall = slope * width * pybamm.log(1.0 + pybamm.exp((sto - s_lim) / width))
+        return ocp_pos(sto) - wall
+
     def alloy_ocp(sto: Any) -> Any:
         return si_ocp(sto) + pybamm.InputParameter(_OCP_SHIFT)
 
@@ -405,7 +465,7 @@ def build_parameter_values(parameter_set: str = "Chen2020_composite") -> Any:
         _S + "Negative electrode OCP [V]": alloy_ocp,
         _S + "Negative particle diffusivity [m2.s-1]": A.ALLOY_DIFFUSIVITY_M2_S,
         _CMAX_GR: graphite_properties().max_concentration_mol_m3,
-        _DSOL_GR: A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S,
+        _POS_OCP: positive_ocp,
         "Negative electrode thickness [m]": A.NEGATIVE_MESH_THICKNESS_M,
         "Positive electrode thickness [m]": A.POSITIVE_MESH_THICKNESS_M,
     }

@@ -33,7 +33,14 @@ from optloop.evaluators.pybamm.options import PybammOptions
 from optloop.exceptions import DesignError
 from optloop.space.design import Design
 
-__all__ = ["CellSimulator", "SimulationOutcome", "design_metrics", "metrics_protocol"]
+__all__ = [
+    "CellSimulator",
+    "SimulationOutcome",
+    "design_metrics",
+    "first_charge_Ah",
+    "formation_charge_Ah",
+    "metrics_protocol",
+]
 
 _REASON_CHARS = 600
 
@@ -52,6 +59,10 @@ class SimulationOutcome:
     notes: list[str] = field(default_factory=list)
     protocol: MetricsProtocol | None = None
     """How the metrics were computed from ``frame`` (recorded in the BDF metadata)."""
+    solver_failure: dict[str, Any] | None = None
+    """A solver failure after the end-of-life crossing: the run stopped early, its metrics
+    stand (the cycle life is known), and this says where and why. A failure before the
+    crossing is never here: it makes the evaluation fail (``ok=False``) with its reason."""
 
 
 def _short(exc: BaseException) -> str:
@@ -126,11 +137,15 @@ class CellSimulator:
             )
         outcome = SimulationOutcome(ok=False, cell=cmi.to_dict())
         try:
-            sol, notes = self._cycle(inputs, n_total, t_start, limit)
+            sol, notes, failure = self._cycle(inputs, n_total, t_start, limit)
             outcome.notes.extend(notes)
+            outcome.solver_failure = failure
             t_solved = time.perf_counter()
             outcome.frame = _bdf_frame(sol)
-            outcome.protocol = metrics_protocol(cmi, self.options.end_of_life_fraction, n_total)
+            outcome.protocol = metrics_protocol(
+                cmi, self.options.end_of_life_fraction, n_total,
+                first_charge_capacity_Ah=first_charge_Ah(cmi, outcome.frame),
+            )
             metrics = outcome.protocol.compute(outcome.frame)
             outcome.metrics, outcome.censored = design_metrics(cmi, metrics, outcome.frame)
             outcome.ok = True
@@ -144,13 +159,18 @@ class CellSimulator:
 
     def _cycle(
         self, inputs: dict[str, float], n_total: int, t_start: float, limit: float
-    ) -> tuple[Any, list[str]]:
-        """Solve chunk by chunk until below end of life or ``n_total`` cycles; check each."""
+    ) -> tuple[Any, list[str], dict[str, Any] | None]:
+        """Solve chunk by chunk until below end of life or ``n_total`` cycles; check each.
+
+        Returns the solution, notes and, when the solver stopped after the end-of-life
+        crossing, a record of that failure (None otherwise). Raises when it stopped before.
+        """
         chunk = self.options.chunk_cycles
         sol = None
         done = 0
         q_first: float | None = None
         notes: list[str] = []
+        failure: dict[str, Any] | None = None
         while done < n_total:
             n = min(chunk, n_total - done)
             sol = self._sim(n).solve(inputs=inputs, starting_solution=sol)
@@ -162,16 +182,26 @@ class CellSimulator:
                 # The experiment stopped early or skipped a step. Acceptable only if the cell
                 # had already reached end of life (its cycle life is then known).
                 known = [c for c in caps if c is not None]
-                reached = q_first is not None and end_of_life_cycle(
-                    known, q_first, self.options.end_of_life_fraction
-                ) is not None
+                eol_cycle = (
+                    end_of_life_cycle(known, q_first, self.options.end_of_life_fraction)
+                    if q_first is not None
+                    else None
+                )
+                termination = str(getattr(sol, "termination", "?"))
                 detail = (
                     f"ran {len(cycles)} of {done + n} requested cycles "
-                    f"(termination: {getattr(sol, 'termination', '?')})"
+                    f"(termination: {termination})"
                 )
-                if not reached:
+                if eol_cycle is None:
                     raise RuntimeError(detail + " before reaching end of life")
                 notes.append(detail + " after end of life; data kept up to the last full cycle")
+                failure = {
+                    "after_end_of_life": True,
+                    "end_of_life_cycle": int(done + eol_cycle),
+                    "complete_cycles": int(done + len(known)),
+                    "requested_cycles": int(done + n),
+                    "termination": termination[:_REASON_CHARS],
+                }
                 break
             done += n
             if q_first is None or not math.isfinite(q_first) or q_first <= 0:
@@ -184,7 +214,7 @@ class CellSimulator:
                     f"timeout: wall-time limit {limit:g} s reached after {done} of {n_total} "
                     "cycles"
                 )
-        return sol, notes
+        return sol, notes, failure
 
 
 def _discharge_capacity(cycle: Any) -> float | None:
@@ -229,22 +259,52 @@ def _first_discharge_energy_Wh(frame: pd.DataFrame) -> float:
     return float(np.sum(0.5 * (power[1:] + power[:-1]) * np.diff(tt)) / 3600.0)
 
 
+def formation_charge_Ah(cmi: CellModelInputs) -> float:
+    """Charge the positive gave before the simulated first charge: as-made minus its start.
+
+    It is the lithium the formation took (SEI, oxide, plated metal) plus the reservoir and
+    the negative's floor: the simulation starts after those, a cycler sees them on charge 1.
+    """
+    window = A.POSITIVE_STO_DISCHARGED - A.POSITIVE_STO_CHARGED
+    q_tot = cmi.positive_capacity_mAh_cm2 / window
+    mAh_cm2 = A.POSITIVE_STO_AS_MADE * q_tot - cmi.positive_lithium_mAh_cm2
+    return max(0.0, mAh_cm2) * A.ELECTRODE_AREA_M2 * 1e4 / 1000.0
+
+
+def first_charge_Ah(cmi: CellModelInputs, frame: pd.DataFrame) -> float:
+    """The cell's first charge as a cycler measures it: formation part + simulated charge 1."""
+    first = frame[frame["Cycle Count / 1"] == frame["Cycle Count / 1"].iloc[0]]
+    cur = first["Current / A"].to_numpy()
+    tt = first["Test Time / s"].to_numpy()
+    charge = np.where(cur > 0, cur, 0.0)
+    c1 = float(np.sum(0.5 * (charge[1:] + charge[:-1]) * np.diff(tt)) / 3600.0)
+    return formation_charge_Ah(cmi) + c1
+
+
 def metrics_protocol(
-    cmi: CellModelInputs, end_of_life_fraction: float, planned_cycles: int
+    cmi: CellModelInputs,
+    end_of_life_fraction: float,
+    planned_cycles: int,
+    first_charge_capacity_Ah: float | None = None,
 ) -> MetricsProtocol:
     """Return how a simulated cell's metrics are computed from its BDF frame.
 
-    A full cell against cycle 1's capacity. Formation is not simulated: the irreversible loss
-    is taken from the lithium inventory before cycle 1, so the first charge the data lack is
-    the positive's capacity on the formation charge (its full window, the nominal capacity),
-    and the first-cycle efficiency is cycle 1's delivered capacity over it.
+    A full cell against cycle 1's capacity. Formation is not simulated: its lithium loss is
+    taken from the inventory before cycle 1, so the first charge a cycler would measure is
+    the simulated first charge plus what the positive gave before it
+    (:func:`first_charge_Ah`); the first-cycle efficiency is cycle 1's discharge over it.
+    Without a frame, the positive's formation charge Q_pos / eta_pos stands for it.
     """
+    if first_charge_capacity_Ah is None:
+        first_charge_capacity_Ah = (
+            cmi.positive_first_charge_mAh_cm2 * A.ELECTRODE_AREA_M2 * 1e4 / 1000.0
+        )
     return MetricsProtocol(
         cell="full",
         reference="first",
         threshold=end_of_life_fraction,
         formation_cycles=0,
-        first_charge_capacity_Ah=cmi.nominal_capacity_Ah,
+        first_charge_capacity_Ah=first_charge_capacity_Ah,
         planned_cycles=planned_cycles,
     )
 
