@@ -105,8 +105,8 @@ _FIT, _ACQ, _FRESH, _MUTATE, _POOL = range(5)
 class OptimiserSettings:
     """Tuning knobs of the BO phase.
 
-    The defaults are measured in ``experiments/results/bench_optimiser.md`` (about 3-5 s of
-    CPU per batch of 4 at 200 observations, 8 s at 1000, on 2 cores).
+    The defaults are measured in ``experiments/results/bench_optimiser.md`` (about 3-4 s of
+    CPU per batch of 4 at 200 observations, 11 s at 1000, on 2 cores).
     """
 
     kernel: str = "rbf"
