@@ -42,6 +42,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "tr": {"refine_radius": 0.1},
     "tr_fresh": {"fresh_pool": 64},
     "tr_mixed": {"kernel": "mixed"},
+    "tr_auto": {"kernel": "auto"},
 }
 """``default``: today's settings, a pool of the incumbents' mutations only, gradient refinement;
 ``random_pool``: the former default, random designs in the pool; ``off``: ``random_pool``
@@ -50,7 +51,8 @@ without gradient refinement; ``warp``: ``random_pool`` with BoTorch's ``Warp`` i
 refinement moving each feature at most 0.1 (unit cube) from its start; ``mixed``:
 ``random_pool`` with ``MixedSingleTaskGP``; ``tr``: ``default`` with refinement within 0.1 of
 its start; ``tr_fresh``: ``default`` plus 64 fresh random designs per proposal;
-``tr_mixed``: ``default`` with ``MixedSingleTaskGP``."""
+``tr_mixed``: ``default`` with ``MixedSingleTaskGP``; ``tr_auto``: ``default`` choosing
+``rbf`` or ``MixedSingleTaskGP`` per metric and fit by leave-one-out predictive density."""
 
 LINE = re.compile(r"RESULT (\S+) (\S+) seed=(\d+) hv=(\S+) boundary=(\S+)")
 

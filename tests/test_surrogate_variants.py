@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -42,3 +45,49 @@ def test_every_variant_fits_and_predicts_held_out_ranks(kernel: str) -> None:
 def test_an_unknown_kernel_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match=r"kernel = 'matern'; limit: one of"):
         fit_metric_model(data(), kernel="matern", cat_dims=[], max_fit_points=300, seed=0)
+
+
+def test_loo_log_density_equals_conditioning_on_the_other_points() -> None:
+    """The closed form against n explicit leave-one-out posteriors (same hyperparameters)."""
+    from optloop.optimiser.surrogate import loo_log_density
+
+    train = data(3, 12)
+    torch.manual_seed(0)
+    model, _, _ = fit_metric_model(train, kernel="rbf", cat_dims=[], max_fit_points=300,
+                                   seed=0, maxiter=50)
+    total = 0.0
+    for i in range(len(train.y)):
+        keep = torch.arange(len(train.y)) != i
+        # Condition the fitted GP (its Standardize statistics and hyperparameters fixed)
+        # on every point but i, then score point i under its predictive incl. noise.
+        sub = copy.deepcopy(model)
+        sub.set_train_data(model.train_inputs[0][keep], model.train_targets[keep], strict=False)
+        with torch.no_grad():
+            post = sub.likelihood(sub(model.train_inputs[0][i : i + 1]))
+            mu, var = post.mean.item(), post.variance.item()
+        std = model.outcome_transform.stdvs.item()
+        y_i = model.train_targets[i].item()
+        total += -0.5 * math.log(2 * math.pi * var) - 0.5 * (y_i - mu) ** 2 / var - math.log(std)
+    assert loo_log_density(model) == pytest.approx(total, rel=1e-6, abs=1e-6)
+
+
+def test_auto_keeps_the_kernel_with_the_better_leave_one_out_density() -> None:
+    from optloop.optimiser.surrogate import loo_log_density
+
+    train = data(0, 24)
+    scores = {}
+    for k in ("rbf", "mixed"):
+        torch.manual_seed(0)
+        m, _, _ = fit_metric_model(train, kernel=k, cat_dims=[2], max_fit_points=300,
+                                   seed=0, maxiter=100)
+        scores[k] = loo_log_density(m)
+    torch.manual_seed(0)
+    auto, _, _ = fit_metric_model(train, kernel="auto", cat_dims=[2], max_fit_points=300,
+                                  seed=0, maxiter=100)
+    assert auto.optloop_kernel == max(scores, key=scores.__getitem__)
+    assert loo_log_density(auto) == pytest.approx(max(scores.values()), rel=1e-6)
+    # Without categorical features there is nothing to choose: the RBF GP.
+    plain, _, _ = fit_metric_model(train, kernel="auto", cat_dims=[], max_fit_points=300,
+                                   seed=0, maxiter=100)
+    assert plain.optloop_kernel == "rbf"
+    assert not isinstance(plain, MixedSingleTaskGP)

@@ -110,7 +110,9 @@ class OptimiserSettings:
     """
 
     kernel: str = "rbf"
-    """``"rbf"`` (SingleTaskGP, ARD RBF on all features) or ``"mixed"`` (MixedSingleTaskGP)."""
+    """``"rbf"`` (SingleTaskGP, ARD RBF on all features), ``"mixed"`` (MixedSingleTaskGP),
+    ``"rbf_warp"`` or ``"auto"`` (per metric and fit, the better of ``rbf`` and ``mixed`` by
+    leave-one-out predictive density)."""
     mc_samples: int = 128
     """Quasi-MC samples of the acquisition."""
     static_pool: int = 0
@@ -269,15 +271,18 @@ class Optimiser:
         self.initial_designs = initial_designs
         self.seed = seed
         self.settings = settings or OptimiserSettings()
-        if self.settings.kernel not in ("rbf", "mixed", "rbf_warp"):
+        if self.settings.kernel not in ("rbf", "mixed", "rbf_warp", "auto"):
             raise ValueError(
-                f"settings.kernel = {self.settings.kernel!r}; limit: 'rbf', 'mixed' or 'rbf_warp'"
+                f"settings.kernel = {self.settings.kernel!r}; limit: 'rbf', 'mixed', 'rbf_warp' "
+                "or 'auto'"
             )
         self.features = FeatureMap(space)
         self._sobol = SobolDesigns(space, seed)
         self._static: list[Design] | None = None
         #: What the last proposal's gradient refinement did (None before the first).
         self.last_refinement: RefineResult | None = None
+        #: The kernel each metric's GP used in the last fit (``"auto"`` chooses per fit).
+        self.last_kernels: dict[str, str] = {}
         names = [o.name for o in self.objectives]
         self._metrics = names + [
             c.metric
@@ -447,7 +452,7 @@ class Optimiser:
 
     def _fit(self, data: _Data, iteration: int) -> FittedSurrogate | None:
         s = self.settings
-        cat = self.features.categorical if s.kernel in ("mixed", "rbf_warp") else []
+        cat = self.features.categorical if s.kernel in ("mixed", "rbf_warp", "auto") else []
         models: list[GPyTorchModel] = []
         outputs: list[str] = []
         logs: dict[str, bool] = {}
@@ -478,6 +483,7 @@ class Optimiser:
                 log.warning("outcome constraint on %s left out: its GP failed (%s)", name, exc)
                 continue
             models.append(model)
+            self.last_kernels[name] = str(getattr(model, "optloop_kernel", s.kernel))
             outputs.append(name)
             logs[name] = md.log
             imputed[name] = y[md.censored]

@@ -9,7 +9,11 @@ likelihood, L-BFGS-B):
   slot-present columns;
 * ``kernel="rbf"``: ``SingleTaskGP`` with BoTorch's default ARD RBF kernel (dimension-scaled
   lengthscale prior) over all features; on 0/1 columns this is an exponentiated Hamming
-  distance, so categories are still compared as categories.
+  distance, so categories are still compared as categories;
+* ``kernel="auto"``: both of the above fitted on every fit of every metric, the one with the
+  higher leave-one-out predictive log density kept (:func:`loo_log_density`). Neither
+  kernel wins everywhere (``experiments/results/suite/variants.md``): the additive
+  ``mixed`` kernel on the anode-like problems, ``rbf`` on the mixed DTLZ2.
 
 Two more variants exist for measurement (``experiments/bench_models.py``), not in the
 optimiser's settings: ``kernel="rbf_warp"``, the ``rbf`` GP with BoTorch's ``Warp`` input
@@ -85,6 +89,7 @@ from gpytorch.models import ExactGP
 from torch import Tensor
 
 __all__ = [
+    "AUTO_CANDIDATES",
     "KERNELS",
     "SUCCESS",
     "FittedSurrogate",
@@ -92,6 +97,7 @@ __all__ = [
     "fit_metric_model",
     "fit_success_model",
     "impute_censored",
+    "loo_log_density",
     "select_fit_subset",
 ]
 
@@ -100,6 +106,9 @@ SUCCESS = "__success__"
 #: Metric GP variants: ``rbf`` and ``mixed`` (the optimiser's settings); ``rbf_warp`` and
 #: ``matern_gamma`` for measurements (``experiments/bench_models.py``) only.
 KERNELS = ("rbf", "mixed", "rbf_warp", "matern_gamma")
+#: Kernels ``kernel="auto"`` chooses between, per metric and per fit, by leave-one-out
+#: predictive log density (the first wins ties).
+AUTO_CANDIDATES = ("rbf", "mixed")
 DTYPE = torch.float64
 _IMPUTE_SWEEPS = 3
 
@@ -143,7 +152,7 @@ def _tensor(a: np.ndarray) -> Tensor:
 
 def _make_gp(X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int]) -> SingleTaskGP:
     if kernel not in KERNELS:
-        raise ValueError(f"kernel = {kernel!r}; limit: one of {KERNELS}")
+        raise ValueError(f"kernel = {kernel!r}; limit: one of {(*KERNELS, 'auto')}")
     d = X.shape[-1]
     with warnings.catch_warnings():
         # Features are already on the unit cube; BoTorch's scaling checks would only
@@ -354,6 +363,30 @@ def impute_censored(
     return model, _impute(model, bounds, mask)
 
 
+def loo_log_density(model: SingleTaskGP, keep: np.ndarray | None = None) -> float:
+    """Return a fitted GP's leave-one-out predictive log density of its training targets.
+
+    Closed form (Rasmussen & Williams 2006, eqs. 5.10-5.12) from the GP's own kernel and
+    noise, converted from standardized to the model's (warped) target units so that GPs
+    with different ``Standardize`` statistics compare; summed over ``keep`` (a boolean mask,
+    e.g. the uncensored points, whose targets are data rather than imputations), all points
+    when None. It is the usual criterion for choosing between GP models on few points
+    (R&W section 5.4.2): less prone to over-fit the kernel's structure than the evidence.
+    """
+    y, m, K = _covariance(model)
+    with torch.no_grad():
+        K_inv = torch.cholesky_inverse(torch.linalg.cholesky(K))
+        diag = torch.diagonal(K_inv)
+        resid = (K_inv @ (y - m)) / diag  # y_i - mu_i
+        lpd = -0.5 * torch.log(2 * math.pi / diag) - 0.5 * resid**2 * diag
+    tf = model.outcome_transform
+    if isinstance(tf, Standardize):
+        lpd = lpd - torch.log(tf.stdvs.squeeze())
+    if keep is not None:
+        lpd = lpd[torch.as_tensor(np.asarray(keep, dtype=bool))]
+    return float(lpd.sum())
+
+
 def fit_metric_model(
     data: MetricData,
     *,
@@ -365,6 +398,11 @@ def fit_metric_model(
 ) -> tuple[SingleTaskGP, np.ndarray, int]:
     """Fit one metric's GP (censored values as lower bounds).
 
+    With ``kernel="auto"``, fits each of :data:`AUTO_CANDIDATES` (only ``rbf`` when there
+    are no categorical features) and keeps the one whose leave-one-out predictive log
+    density of the uncensored points is highest (:func:`loo_log_density`); the choice is on
+    the returned model's ``optloop_kernel`` attribute.
+
     Returns the model, its training values (censored ones imputed) and the number of
     points its hyperparameters were fitted on.
     """
@@ -373,9 +411,24 @@ def fit_metric_model(
     if data.maximize is not None:
         scores = data.y if data.maximize else -data.y
     subset = select_fit_subset(n, max_fit_points, seed, scores=scores)
-    model, y = impute_censored(
-        data, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter
-    )
+    candidates: tuple[str, ...] = (kernel,)
+    if kernel == "auto":
+        candidates = AUTO_CANDIDATES if len(cat_dims) else AUTO_CANDIDATES[:1]
+    best: tuple[float, SingleTaskGP, np.ndarray, str] | None = None
+    for k in candidates:
+        model, y = impute_censored(
+            data, kernel=k, cat_dims=cat_dims, subset=subset, maxiter=maxiter
+        )
+        score = (
+            loo_log_density(model, ~np.asarray(data.censored, dtype=bool))
+            if len(candidates) > 1
+            else 0.0
+        )
+        if best is None or score > best[0]:
+            best = (score, model, y, k)
+    assert best is not None
+    _, model, y, chosen = best
+    model.optloop_kernel = chosen  # type: ignore[assignment]
     return model, y, n if subset is None else len(subset)
 
 
