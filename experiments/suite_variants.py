@@ -43,6 +43,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "tr_fresh": {"fresh_pool": 64},
     "tr_mixed": {"kernel": "mixed"},
     "tr_auto": {"kernel": "auto"},
+    "tr_post": {"incumbents_from": "posterior"},
+    "tr_auto_post": {"kernel": "auto", "incumbents_from": "posterior"},
 }
 """``default``: today's settings, a pool of the incumbents' mutations only, gradient refinement;
 ``random_pool``: the former default, random designs in the pool; ``off``: ``random_pool``
@@ -52,7 +54,9 @@ refinement moving each feature at most 0.1 (unit cube) from its start; ``mixed``
 ``random_pool`` with ``MixedSingleTaskGP``; ``tr``: ``default`` with refinement within 0.1 of
 its start; ``tr_fresh``: ``default`` plus 64 fresh random designs per proposal;
 ``tr_mixed``: ``default`` with ``MixedSingleTaskGP``; ``tr_auto``: ``default`` choosing
-``rbf`` or ``MixedSingleTaskGP`` per metric and fit by leave-one-out predictive density."""
+``rbf`` or ``MixedSingleTaskGP`` per metric and fit by leave-one-out predictive density;
+``tr_post``: ``default`` ranking the incumbents by the GP's posterior means instead of the
+observed values; ``tr_auto_post``: both."""
 
 LINE = re.compile(r"RESULT (\S+) (\S+) seed=(\d+) hv=(\S+) boundary=(\S+)")
 

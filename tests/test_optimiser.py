@@ -491,3 +491,34 @@ def test_random_designs_refill_a_pool_the_incumbents_cannot(
     empty = dataclasses.replace(local_only, fallback_pool=0)
     props, _ = make(quick, settings=empty).propose(obs, [], 4, iteration=1)
     assert props == []
+
+
+def test_posterior_incumbents_discount_a_lucky_noisy_draw(
+    quick: tuple[CampaignConfig, DesignSpace],
+) -> None:
+    # Twelve designs observed twice each: once with their true capacity and once (a twin a
+    # hair away) with it; one twin is a lucky draw 0.5 mAh/cm2 above the best true value.
+    # Ranked on observations the lucky twin leads the pool; ranked on the GP's posterior
+    # means (which average the twins) it must not.
+    from optloop.optimiser.candidates import mutate
+
+    objective = Objective(name="areal_capacity_mAh_cm2", direction="maximize", reference=0.0)
+    _, space = quick
+    designs = space.sample(12, seed=5)
+    rng = np.random.default_rng(0)
+    twins = [mutate(space, d, 20, rng, scale=0.002, p_categorical=0.0)[0] for d in designs]
+    obs = observe(designs) + observe(twins)
+    true = [o.outcomes["areal_capacity_mAh_cm2"] for o in obs[:12]]
+    worst = int(np.argmin(true))
+    lucky = obs[12 + worst]
+    lucky.outcomes["areal_capacity_mAh_cm2"] = max(true) + 0.5
+    for source, leads in (("observed", True), ("posterior", False)):
+        settings = dataclasses.replace(FAST, incumbents_from=source, incumbents=2)
+        opt = make(quick, objectives=[objective], settings=settings)
+        data = opt._encode_observations(obs)
+        surrogate = opt.fit_surrogate(obs)
+        assert surrogate is not None
+        first = opt._incumbents(data, surrogate)[0]
+        assert (first.key() == lucky.design.key()) is leads, source
+    with pytest.raises(ValueError, match="incumbents_from = 'best'"):
+        make(quick, settings=dataclasses.replace(FAST, incumbents_from="best"))

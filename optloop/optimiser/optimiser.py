@@ -124,6 +124,10 @@ class OptimiserSettings:
     """Feasible random designs drawn when the incumbents' mutations leave the pool empty."""
     incumbents: int = 8
     """Best (or Pareto-optimal) observed designs whose mutations join the pool."""
+    incumbents_from: str = "observed"
+    """Which values rank the incumbents: ``"observed"`` outcomes, or ``"posterior"``, the
+    surrogate's posterior means at the observed designs (a noisy lucky draw then leads the
+    pool no more than its neighbours say it should)."""
     mutations_per_incumbent: int = 48
     """Mutation attempts per incumbent (infeasible ones are dropped)."""
     local_search_rounds: int = 2
@@ -271,6 +275,11 @@ class Optimiser:
         self.initial_designs = initial_designs
         self.seed = seed
         self.settings = settings or OptimiserSettings()
+        if self.settings.incumbents_from not in ("observed", "posterior"):
+            raise ValueError(
+                f"settings.incumbents_from = {self.settings.incumbents_from!r}; limit: "
+                "'observed' or 'posterior'"
+            )
         if self.settings.kernel not in ("rbf", "mixed", "rbf_warp", "auto"):
             raise ValueError(
                 f"settings.kernel = {self.settings.kernel!r}; limit: 'rbf', 'mixed', 'rbf_warp' "
@@ -524,7 +533,7 @@ class Optimiser:
             out.append(ConstraintSpec(c, scale if scale > 0 else max(abs(c.value), 1.0)))
         return out
 
-    def _incumbents(self, data: _Data) -> list[Design]:
+    def _incumbents(self, data: _Data, surrogate: FittedSurrogate | None = None) -> list[Design]:
         k = self.settings.incumbents
         ok = [
             i
@@ -543,6 +552,20 @@ class Optimiser:
                 for i in ok
             ]
         )
+        if surrogate is not None and self.settings.incumbents_from == "posterior":
+            X = torch.as_tensor(data.X[ok], dtype=DTYPE)
+            with torch.no_grad():
+                mean = surrogate.model.posterior(X).mean
+            # Posterior means in the model's (possibly log-warped) units: the order, which
+            # is all the Pareto ranking uses, is the same in the config's units.
+            vals = np.stack(
+                [
+                    (1.0 if m.direction == "maximize" else -1.0)
+                    * mean[:, surrogate.index(m.name)].numpy()
+                    for m in self.objectives
+                ],
+                axis=1,
+            )
         met = np.array([self._meets_constraints(data.obs[i]) for i in ok])
         # Designs meeting the outcome constraints first, each group by Pareto front.
         order = [ok[j] for j in np.flatnonzero(met)[pareto_order(vals[met], k)]]
@@ -568,7 +591,13 @@ class Optimiser:
         return self._static
 
     def _pool(
-        self, data: _Data, exclude: set[str], iteration: int, n_obs: int, rng: np.random.Generator
+        self,
+        data: _Data,
+        exclude: set[str],
+        iteration: int,
+        n_obs: int,
+        rng: np.random.Generator,
+        surrogate: FittedSurrogate | None = None,
     ) -> list[Design]:
         s = self.settings
         designs: list[Design] = list(self._static_pool())
@@ -579,7 +608,7 @@ class Optimiser:
                 )
             except InfeasibleDesignError:
                 pass
-        for inc in self._incumbents(data):
+        for inc in self._incumbents(data, surrogate):
             designs += mutate(self.space, inc, s.mutations_per_incumbent // 2, rng, scale=0.05)
             designs += mutate(
                 self.space,
@@ -611,7 +640,7 @@ class Optimiser:
     ) -> tuple[list[Proposal], int]:
         s = self.settings
         rng = np.random.default_rng(_derive(self.seed, iteration, n_obs, _MUTATE))
-        pool = self._pool(data, exclude, iteration, n_obs, rng)
+        pool = self._pool(data, exclude, iteration, n_obs, rng, surrogate)
         if not pool:
             return [], 0
         seen = exclude | {d.key() for d in pool}
