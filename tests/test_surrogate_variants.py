@@ -86,6 +86,12 @@ def test_auto_keeps_the_kernel_with_the_better_leave_one_out_density() -> None:
                                   seed=0, maxiter=100)
     assert auto.optloop_kernel == max(scores, key=scores.__getitem__)
     assert loo_log_density(auto) == pytest.approx(max(scores.values()), rel=1e-6)
+    # Choosing on a subset of the observations (here 16 of 24) still picks a candidate and
+    # fits it on all of them.
+    from optloop.optimiser.surrogate import choose_kernel
+
+    on_16 = choose_kernel(train, cat_dims=[2], seed=0, maxiter=100, max_points=16)
+    assert on_16 in ("rbf", "mixed")
     # Without categorical features there is nothing to choose: the RBF GP.
     plain, _, _ = fit_metric_model(train, kernel="auto", cat_dims=[], max_fit_points=300,
                                    seed=0, maxiter=100)
