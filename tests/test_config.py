@@ -278,4 +278,4 @@ def test_the_configured_kernel_reaches_the_optimiser(tmp_path: Path) -> None:
     data["store"] = {"url": f"sqlite:///{tmp_path / 'c.db'}"}
     campaign = Campaign(config_from_dict(data))
     assert campaign.optimiser.settings.kernel == "mixed"
-    assert config_from_dict(base()).optimiser.kernel == "rbf"
+    assert config_from_dict(base()).optimiser.kernel == "auto"

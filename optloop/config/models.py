@@ -375,12 +375,12 @@ class OptimiserConfig(_Strict):
     """Total number of evaluations, initial designs included."""
     encoding: Literal["one_hot", "descriptors"] = "descriptors"
     """How categorical elements are encoded for the surrogate."""
-    kernel: Literal["rbf", "mixed", "rbf_warp", "auto"] = "rbf"
-    """The surrogate: ``rbf`` (SingleTaskGP over all features), ``mixed`` (BoTorch's
-    ``MixedSingleTaskGP``, a categorical kernel; measured best on the suite's anode-like
-    problem but 2-3x slower per proposal), ``rbf_warp`` (``rbf`` with input warping) or
-    ``auto`` (per metric and fit, whichever of ``rbf`` and ``mixed`` predicts the data
-    better by leave-one-out). See ``experiments/results/suite/variants.md``."""
+    kernel: Literal["auto", "rbf", "mixed", "rbf_warp"] = "auto"
+    """The surrogate: ``auto`` (per metric and fit, whichever of ``rbf`` and ``mixed``
+    predicts the data better by leave-one-out; ``rbf`` without categorical parameters),
+    ``rbf`` (SingleTaskGP over all features), ``mixed`` (BoTorch's ``MixedSingleTaskGP``, a
+    categorical kernel) or ``rbf_warp`` (``rbf`` with input warping). See
+    ``experiments/results/suite/variants.md``."""
 
     @model_validator(mode="after")
     def _fits(self) -> OptimiserConfig:

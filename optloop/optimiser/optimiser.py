@@ -109,10 +109,11 @@ class OptimiserSettings:
     CPU per batch of 4 at 200 observations, 11 s at 1000, on 2 cores).
     """
 
-    kernel: str = "rbf"
-    """``"rbf"`` (SingleTaskGP, ARD RBF on all features), ``"mixed"`` (MixedSingleTaskGP),
-    ``"rbf_warp"`` or ``"auto"`` (per metric and fit, the better of ``rbf`` and ``mixed`` by
-    leave-one-out predictive density)."""
+    kernel: str = "auto"
+    """``"auto"`` (per metric and fit, the better of ``rbf`` and ``mixed`` by leave-one-out
+    predictive density; ``rbf`` when there are no categorical features), ``"rbf"``
+    (SingleTaskGP, ARD RBF on all features), ``"mixed"`` (MixedSingleTaskGP) or
+    ``"rbf_warp"``."""
     mc_samples: int = 128
     """Quasi-MC samples of the acquisition."""
     static_pool: int = 0
