@@ -31,7 +31,7 @@ from optloop.evaluators.base import (
 )
 from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.file_exchange.files import ExchangeFolders, is_safe_id
-from optloop.evaluators.file_exchange.ids import make_id
+from optloop.evaluators.file_exchange.ids import make_id, normalise_id
 from optloop.evaluators.file_exchange.inbox import Inbox
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.quarantine import (
@@ -293,6 +293,15 @@ class FileExchangeEvaluator:
                 f"cancelled: {why}", state=JobState.CANCELLED, metadata=metadata
             )
             self._finish(record, result, f"cancelled ({why}); the lab was asked to stop")
+
+    def job_for_ticket(self, ticket_id: str) -> str | None:
+        """Return the job id of the ticket with this trial id (as the lab writes it), or None."""
+        wanted = normalise_id(ticket_id)
+        for data in self.store.records():
+            record = JobRecord.from_dict(data)
+            if normalise_id(record.ticket_id) == wanted or record.trial_id == ticket_id:
+                return record.job_id
+        return None
 
     # --- scanning ---------------------------------------------------------------------------
 
