@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from click.testing import CliRunner
 from helpers import background
 from loop_settings import FAST
 
 from optloop.campaign import Campaign
+from optloop.cli import cli
 from optloop.config import config_from_dict
 from optloop.data import BDFError, build_bdf_frame, compute_metrics, read_bdf, write_bdf
 from optloop.data.bdf import CYCLE
@@ -169,6 +171,14 @@ class StandInLab:
 def tid(root: Path, key: str) -> str:
     """Return the trial id printed on the ticket of optloop's trial ``key`` (what a lab writes)."""
     return str(StandInLab(root).ticket(key)["trial_id"])
+
+
+def precheck_cli(config: Path, data_file: str, *extra: str) -> dict[str, Any]:
+    """Return ``optloop data metrics --config CONFIG --json FILE`` as data."""
+    out = CliRunner().invoke(cli, ["data", "metrics", "--config", str(config), "--json",
+                                   *extra, data_file])
+    assert out.exit_code == 0, out.output
+    return dict(json.loads(out.output))
 
 
 def malformed_csv(ticket: dict[str, Any]) -> str:
@@ -428,6 +438,13 @@ def test_campaign_through_the_exchange_folder(tmp_path: Path) -> None:
         assert set(trial.outcomes) == set(expected)
         for name, value in expected.items():
             assert trial.outcomes[name] == pytest.approx(value, rel=1e-12), (uid, name)
+    # `optloop data metrics --config` shows, for every accepted final file, what was recorded.
+    cfg_file = tmp_path / "campaign.yaml"
+    cfg_file.write_text(yaml.safe_dump(data))
+    for uid, trial in trials.items():
+        pre = precheck_cli(cfg_file, trial.bdf_path or "")
+        assert pre["verdict"] == "accepted" and pre["metrics"] == trial.outcomes, uid
+        assert pre["censored"] == {k: trial.censored.get(k, False) for k in pre["censored"]}
     lost_reasons = " ".join(trials["trial-0003"].metadata["lost_reasons"])
     assert "lab reported lost: cell shorted during formation" in lost_reasons
     assert Path(trials["trial-0003"].bdf_path or "").parent.name == "quick.trial-0003-r1"
@@ -575,6 +592,12 @@ def test_partial_then_final_result_and_a_fresh_instance_agrees(
     partial = ev.fetch(job)
     assert partial.partial and partial.metadata["cycles_done"] == 5
     assert partial.metrics == recompute(KNOWN, partial.bdf_path or "", final=False)
+    cfg_file = root.parent / "campaign.yaml"
+    cfg = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    cfg["evaluator"] = {"name": "file_exchange", "options": options(root)}
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    pre = precheck_cli(cfg_file, partial.bdf_path or "")
+    assert pre["final"] is False and pre["metrics"] == partial.metrics
     assert partial.censored == {"cycle_life": True}
 
     path = lab.answer("trial-0001")
@@ -582,6 +605,7 @@ def test_partial_then_final_result_and_a_fresh_instance_agrees(
     result = ev.fetch(job)
     assert not path.exists() and result.bdf_path is not None
     assert result.metrics == recompute(KNOWN, result.bdf_path)
+    assert precheck_cli(cfg_file, result.bdf_path)["metrics"] == result.metrics
     assert result.metadata["cell_id"] == "C-trial-0001"
     assert result.metadata["formation_cycle_counts"] == [1]
     fresh = FileExchangeEvaluator(options(root), clock=clock)
@@ -657,8 +681,8 @@ def test_lab_reported_failure_needs_no_data(ev: FileExchangeEvaluator, root: Pat
 @pytest.mark.parametrize(
     ("meta", "expected"),
     [
-        ({"cell_id": "X", "final": True}, "trial_id=None"),
-        ({"trial_id": "trial-0001", "cell_id": "X"}, "final=None; limit: true or false"),
+        ({"cell_id": "X", "final": True}, "trial_id is missing"),
+        ({"trial_id": "trial-0001", "cell_id": "X"}, "final is missing; limit: true or false"),
         ({"trial_id": "trial-0001", "cell_id": "X", "final": True, "status": "lost"},
          "needs a reason"),
         ({"trial_id": "trial-0001", "cell_id": "X", "final": True, "electrode_area_cm2": -1},

@@ -184,6 +184,9 @@ def _show(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+_DECIMAL_COMMA_VALUE = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
+
+
 def _check_numeric(
     out: pd.DataFrame, col: str, plan: ColumnPlan, source: str
 ) -> npt.NDArray[np.float64]:
@@ -193,9 +196,15 @@ def _check_numeric(
     bad = ~np.isfinite(values)
     if bad.any():
         i = _first_bad(bad)
+        value = out[col].iloc[i]
+        hint = ""
+        if isinstance(value, str) and _DECIMAL_COMMA_VALUE.match(value.strip()):
+            hint = (
+                " (a decimal comma: use ';' as the separator with decimal commas, or ',' "
+                "with decimal points)"
+            )
         raise BDFError(
-            f"{source}: column {name} row {i} is {_show(out[col].iloc[i])}; "
-            "limit: a finite number"
+            f"{source}: column {name} row {i} is {_show(value)}; limit: a finite number{hint}"
         )
     if col in _NON_DECREASING:
         dropped = np.diff(values) < 0
@@ -432,27 +441,31 @@ def _dialect_text(sep: str, decimal: str) -> str | None:
     return f"{name}, decimal {'comma' if decimal == ',' else 'point'}"
 
 
+def _fields_problem(where: str, saw: int, expected: int, sep: str) -> str:
+    """Return why rows and header disagree, with the likely cause and the accepted dialects."""
+    cause = (
+        "a decimal comma in a ','-separated file (use ';' as the separator), or a "
+        "separator inside a value"
+        if sep == "," and saw > expected
+        else "rows with missing or extra values"
+    )
+    return (
+        f"{where} {saw} values but the header has {expected}: probably {cause}; accepted: "
+        + "; ".join(CSV_DIALECTS)
+    )
+
+
 def _csv_problem(exc: Exception, sep: str) -> str:
     """Return a pandas CSV error in a technician's words (no parser jargon)."""
-    accepted = "accepted: " + "; ".join(CSV_DIALECTS)
     found = _FIELDS.search(str(exc))
     if found:
         expected, line, saw = found.groups()
-        cause = (
-            "a decimal comma in a ','-separated file (use ';' as the separator), or a "
-            "separator inside a value"
-            if sep == "," and int(saw) > int(expected)
-            else "rows with missing or extra values"
-        )
-        return (
-            f"line {line} has {saw} values but the header has {expected}: probably {cause}; "
-            f"{accepted}"
-        )
+        return _fields_problem(f"line {line} has", int(saw), int(expected), sep)
     if isinstance(exc, pd.errors.EmptyDataError):
         return "the file is empty (no header row)"
     if isinstance(exc, UnicodeDecodeError):
         return f"not UTF-8 text (byte {exc.start}); export the file as UTF-8 CSV"
-    return f"not a readable table; {accepted}"
+    return "not a readable table; accepted: " + "; ".join(CSV_DIALECTS)
 
 
 def _read_table(source: Path, fmt: str) -> tuple[pd.DataFrame, str | None]:
@@ -475,6 +488,11 @@ def _read_table(source: Path, fmt: str) -> tuple[pd.DataFrame, str | None]:
         raise BDFError(f"{source}: {_csv_problem(exc, sep)}") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise BDFError(f"{source}: not a readable gzip file ({exc})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas takes surplus leading values of every row as an index: never silently.
+        header = len(frame.columns)
+        problem = _fields_problem("the rows have", header + frame.index.nlevels, header, sep)
+        raise BDFError(f"{source}: {problem}")
     return frame, _dialect_text(sep, decimal)
 
 

@@ -140,6 +140,13 @@ class Inbox:
             atomic_write_json(self.folders.state / FIRST_SEEN_FILE, seen)
         return seen
 
+    def _forget_gone(self) -> None:
+        """Drop the first-seen times of files no longer in the inbox."""
+        known = self._load_first_seen()
+        present = {n: t for n, t in known.items() if os.path.lexists(self.folders.inbox / n)}
+        if present != known:
+            atomic_write_json(self.folders.state / FIRST_SEEN_FILE, present)
+
     def _records(self) -> list[JobRecord]:
         out = []
         for data in self.store.records():
@@ -342,3 +349,4 @@ class Inbox:
                 self.quarantine.move(inbox, [name], reason, None, report)
             else:
                 report.waiting.append(name)
+        self._forget_gone()
