@@ -514,3 +514,22 @@ def test_data_metrics_with_config_is_what_the_exchange_records(
                               ticket["trial_id"], str(staged)])
     assert out.exit_code == 0 and "intake: HELD FOR REVIEW" in out.output
     assert "coulombic efficiency 1.0200" in out.output
+
+
+def test_a_store_from_before_ticket_ids_keeps_working(
+    ev: FileExchangeEvaluator, root: Path, clock: FakeClock
+) -> None:
+    job = ev.submit(KNOWN, trial_id="c.trial-0001")
+    ticket = StandInLab(root).ticket("c.trial-0001")
+    path = root / "state" / f"{job}.json"
+    old = json.loads(path.read_text())
+    for key in ("lab_id", "cancel_reason"):  # fields added with ticket ids
+        old.pop(key)
+    path.write_text(json.dumps(old))
+    fresh = FileExchangeEvaluator(options(root), clock=clock)
+    assert fresh.job_for_ticket("c.trial-0001") == job
+    StandInLab(root).send("legacy", {"trial_id": "c.trial-0001", "cell_id": "A", "final": True},
+                          cell_frame(ticket))
+    result = fresh.fetch(job)
+    assert result.state is JobState.SUCCEEDED, result.reason
+    assert json.loads(path.read_text())["lab_id"] is None

@@ -661,10 +661,8 @@ class Campaign:
                 f"early stopping: would stop, but partial data lack {missing}",
                 metadata=metadata,
             )
-        try:
-            self.evaluator.cancel(trial.job_id)
-        except EvaluationError:
-            pass  # already finished on its own: its final result is recorded next poll
+        # A job already finished on its own: its final result is recorded next poll.
+        cancel_job(self.evaluator, trial.job_id, f"stopped early: {record['reason']}")
         outcomes = {**partial.metrics, "cycle_life": review.prediction.mean_cycles}
         return self.store.transition(
             trial.id,
