@@ -173,7 +173,8 @@ def test_wrong_but_real_trial_id_is_held_and_the_right_one_suggested(
         text = reasons[f"{stem}.bdf.metadata.json"]
         assert text.startswith(f"unknown trial: trial_id {written!r} is not a ticket of this "
                                f"exchange ({written!r} fails its check character")
-        assert f"did you mean {id7}?" in text and "check the trial id" in text
+        assert text.split("\n")[0].endswith(f"; check the trial id on the ticket; did you "
+                                            f"mean {id7}?")
     # The ticket's file name is not its trial id (a typo in it would name a neighbour).
     lab.send("byname", {"trial_id": "c.trial-0007", "cell_id": "K-7", "final": True}, data7)
     ev.scan()
@@ -514,6 +515,20 @@ def test_data_metrics_with_config_is_what_the_exchange_records(
                               ticket["trial_id"], str(staged)])
     assert out.exit_code == 0 and "intake: HELD FOR REVIEW" in out.output
     assert "coulombic efficiency 1.0200" in out.output
+    # A trial id that names no ticket: the pre-check says the intake would refuse it.
+    write_bdf(cell_frame(ticket), staged, {"trial_id": "T-0000000", "cell_id": "A",
+                                           "final": True})
+    pre = precheck_cli_json(cfg_path, staged)
+    assert pre["verdict"] == "held for review" and pre["trial_id"] is None
+    assert "unknown trial: trial_id 'T-0000000'" in pre["plausibility_problems"][0]
+    assert set(pre["metrics"]) < set(result.metrics)  # only those that need no design
+
+
+def precheck_cli_json(config: Path, data_file: Path) -> dict[str, Any]:
+    out = CliRunner().invoke(cli, ["data", "metrics", "--config", str(config), "--json",
+                                   str(data_file)])
+    assert out.exit_code == 0, out.output
+    return dict(json.loads(out.output))
 
 
 def test_a_store_from_before_ticket_ids_keeps_working(

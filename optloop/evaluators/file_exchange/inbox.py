@@ -181,8 +181,8 @@ class Inbox:
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         why = f" ({problem})" if problem else ""
         raise Rejected(
-            f"unknown trial: trial_id {written!r} is not a ticket of this exchange{why}"
-            f"{hint}; check the trial id on the ticket"
+            f"unknown trial: trial_id {written!r} is not a ticket of this exchange{why}; "
+            f"check the trial id on the ticket{hint}"
         )
 
     def _fresh(self, record: JobRecord) -> JobRecord:
@@ -320,8 +320,8 @@ class Inbox:
                     continue
             except Rejected as exc:
                 reason = str(exc)
-                if meta is None:
-                    # Bad metadata: the file name may still say which trial it is.
+                if trial_id is None:
+                    # Bad metadata or trial id: the file name may still say which trial it is.
                     named = self.trial_in_name(stem)
                     if named is not None:
                         trial_id = named.trial_id

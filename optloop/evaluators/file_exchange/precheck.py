@@ -153,8 +153,14 @@ def precheck_file(
         "the metrics that need the design (per gram, energy) and the capacity check are "
         "left out"
     )
+    problems = []
+    if isinstance(named, str) and named:
+        problems.append(
+            f"unknown trial: trial_id {named!r} in the metadata names no ticket of this "
+            "exchange; check the trial id on the ticket"
+        )
     return Precheck(
         file=str(path), trial_id=None, job_id=None, fidelity=fidelity, final=final,
         electrode_area_cm2=area, protocol=protocol, cycles=cycles, metrics=metrics,
-        censored={"cycle_life": cycles.cycle_life_censored}, notes=notes,
+        censored={"cycle_life": cycles.cycle_life_censored}, problems=problems, notes=notes,
     )
