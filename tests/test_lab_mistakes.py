@@ -421,8 +421,11 @@ def test_bad_metadata_names_the_trial_from_the_file_name(
     assert "final='yes'; limit: true or false" in reason
     assert reason.split("\n")[0].endswith(f"(the file name names trial {ticket['trial_id']})")
     no_jargon(reason, root)
+    assert f"\ntrial id (on the ticket): {ticket['trial_id']}\nticket file: c.trial-0001\n" in (
+        reason)
     notices = {n["file"]: n for n in ev.notices()}
     assert notices[f"{stem}.bdf.csv"]["trial_id"] == "c.trial-0001"
+    assert notices[f"{stem}.bdf.csv"]["ticket_id"] == ticket["trial_id"]
     accounted(root, {f"{stem}.bdf.csv"})
 
 

@@ -295,6 +295,7 @@ class Inbox:
             companions = same_stem_data(stem)
             group = [meta_name]
             trial_id: str | None = None
+            ticket_id: str | None = None
             meta: LabMetadata | None = None
             try:
                 if stem in bad_stems:
@@ -305,7 +306,7 @@ class Inbox:
                     group.append(data_name)
                 present = data_name is not None and data_name in regular
                 record = self.resolve(meta.trial_id)
-                trial_id = record.trial_id
+                trial_id, ticket_id = record.trial_id, record.ticket_id
                 _check_open(record, self.rebuilds_of(record))
                 if meta.status is None and not present:
                     if age_s(meta_name) > grace:
@@ -324,11 +325,11 @@ class Inbox:
                     # Bad metadata or trial id: the file name may still say which trial it is.
                     named = self.trial_in_name(stem)
                     if named is not None:
-                        trial_id = named.trial_id
+                        trial_id, ticket_id = named.trial_id, named.ticket_id
                         reason += f" (the file name names trial {named.ticket_id})"
                 # The sentinel and every data file it may belong to go together.
                 bad = sorted({*group, *companions} & set(regular) - handled)
-                self.quarantine.move(inbox, bad, reason, trial_id, report)
+                self.quarantine.move(inbox, bad, reason, trial_id, report, ticket_id)
                 handled.update(bad)
                 continue
             handled.update(group)

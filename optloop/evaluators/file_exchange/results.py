@@ -295,7 +295,8 @@ class Results:
             try:
                 result, message = self._measure(record, processing / data_name, meta, metadata)
             except Rejected as exc:
-                self.quarantine.move(processing, moved, str(exc), record.trial_id, report)
+                self.quarantine.move(processing, moved, str(exc), record.trial_id, report,
+                                     record.ticket_id)
                 return
             result = EvaluationResult(
                 state=result.state,
