@@ -27,6 +27,7 @@ from optloop.evaluators.base import JobState
 from optloop.evaluators.file_exchange import FileExchangeEvaluator
 from optloop.evaluators.file_exchange.ids import is_valid_id, make_id
 from optloop.evaluators.file_exchange.inbox import FIRST_SEEN_FILE
+from optloop.evaluators.file_exchange.precheck import precheck_file
 from optloop.evaluators.measured import measured_metrics
 from optloop.store import TrialStatus
 
@@ -400,6 +401,9 @@ def test_european_csv_is_read_and_a_mixed_one_named_as_the_cause(
     result = ev.fetch(job)
     assert result.state is JobState.SUCCEEDED, result.reason
     assert result.metadata["ingest_report"]["csv_dialect"] == "';' separator, decimal comma"
+    pre = precheck_file(ev.options, Path(result.bdf_path or ""))
+    assert pre.metrics == result.metrics and pre.notes[0] == (
+        "read as CSV with ';' separator, decimal comma")
     expected = measured_metrics(KNOWN, frame, electrode_area_cm2=1.54, formation_cycles=1,
                                 planned_cycles=30)
     for name, value in expected.metrics.items():

@@ -96,7 +96,7 @@ def precheck_file(
         BDFError, MetricsError: If the file cannot be read or holds no complete cycle.
         EvaluationError: If a trial is named but the exchange has no such ticket.
     """
-    frame, metadata, _, _ = read_cycler_file(path)
+    frame, metadata, report, _ = read_cycler_file(path)
     named = trial if trial is not None else metadata.get("trial_id")
     record = find_record(options, str(named)) if isinstance(named, str) and named else None
     if trial is not None and record is None:
@@ -113,7 +113,7 @@ def precheck_file(
     stack_value = metadata.get("stack_thickness_um")
     stack = float(stack_value) if isinstance(stack_value, int | float) else None
     fidelity = record.fidelity if record is not None else "full"
-    notes: list[str] = []
+    notes = [f"read as CSV with {report.csv_dialect}"] if report.csv_dialect else []
     if record is not None:
         m = exchange_metrics(
             options, record.design, fidelity, frame, final=final, electrode_area_cm2=area,
@@ -127,7 +127,7 @@ def precheck_file(
             file=str(path), trial_id=record.ticket_id, job_id=record.job_id,
             fidelity=fidelity, final=final, electrode_area_cm2=area, protocol=m.protocol,
             cycles=m.cycles, metrics=dict(m.metrics), censored=dict(m.censored),
-            problems=problems, notes=list(m.notes),
+            problems=problems, notes=notes + list(m.notes),
         )
     protocol = MetricsProtocol(
         cell=options.cell,
