@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from click.testing import CliRunner
 from helpers import background
 from loop_settings import FAST
 
 from optloop.campaign import Campaign
+from optloop.cli import cli
 from optloop.config import config_from_dict
 from optloop.data import BDFError, build_bdf_frame, compute_metrics, read_bdf, write_bdf
 from optloop.data.bdf import CYCLE
@@ -125,7 +127,11 @@ class StandInLab:
         self.staging.mkdir(exist_ok=True)
 
     def ticket(self, trial_id: str) -> dict[str, Any]:
-        return dict(json.loads((self.root / "outbox" / f"{trial_id}.ticket.json").read_text()))
+        """Return the ticket optloop wrote for a trial (open, or retired after a cancel)."""
+        path = self.root / "outbox" / f"{trial_id}.ticket.json"
+        if not path.exists():
+            path = self.root / "outbox" / "retired" / path.name
+        return dict(json.loads(path.read_text()))
 
     def tickets(self) -> list[str]:
         outbox = self.root / "outbox"
@@ -152,13 +158,27 @@ class StandInLab:
         """Send the final result of a ticket; return the data file's inbox path."""
         ticket = self.ticket(trial_id)
         stem = stem or f"{trial_id}__cell"
-        self.send(stem, {"trial_id": trial_id, "cell_id": f"C-{trial_id}", "final": True},
+        self.send(stem, {"trial_id": ticket["trial_id"], "cell_id": f"C-{trial_id}",
+                         "final": True},
                   fade_frame(ticket, scale=scale))
         return self.inbox / f"{stem}.bdf.csv"
 
     def empty(self) -> bool:
         """Return whether optloop has taken every file from the inbox."""
         return not any(self.inbox.iterdir())
+
+
+def tid(root: Path, key: str) -> str:
+    """Return the trial id printed on the ticket of optloop's trial ``key`` (what a lab writes)."""
+    return str(StandInLab(root).ticket(key)["trial_id"])
+
+
+def precheck_cli(config: Path, data_file: str, *extra: str) -> dict[str, Any]:
+    """Return ``optloop data metrics --config CONFIG --json FILE`` as data."""
+    out = CliRunner().invoke(cli, ["data", "metrics", "--config", str(config), "--json",
+                                   *extra, data_file])
+    assert out.exit_code == 0, out.output
+    return dict(json.loads(out.output))
 
 
 def malformed_csv(ticket: dict[str, Any]) -> str:
@@ -332,7 +352,7 @@ class ScriptedLab:
     def script(self, trial_id: str) -> list[tuple[str, Callable[[], object], bool]]:
         """Return the steps (name, action, wait for optloop to take the files) of a ticket."""
         lab, ticket = self.lab, self.lab.ticket(trial_id)
-        meta = {"trial_id": trial_id, "cell_id": f"C-{trial_id}", "final": True}
+        meta = {"trial_id": ticket["trial_id"], "cell_id": f"C-{trial_id}", "final": True}
         short = trial_id.split(".", 1)[-1]  # the campaign keys trials as <campaign>.<uid>
         if short == "trial-0001":
             return [
@@ -418,6 +438,13 @@ def test_campaign_through_the_exchange_folder(tmp_path: Path) -> None:
         assert set(trial.outcomes) == set(expected)
         for name, value in expected.items():
             assert trial.outcomes[name] == pytest.approx(value, rel=1e-12), (uid, name)
+    # `optloop data metrics --config` shows, for every accepted final file, what was recorded.
+    cfg_file = tmp_path / "campaign.yaml"
+    cfg_file.write_text(yaml.safe_dump(data))
+    for uid, trial in trials.items():
+        pre = precheck_cli(cfg_file, trial.bdf_path or "")
+        assert pre["verdict"] == "accepted" and pre["metrics"] == trial.outcomes, uid
+        assert pre["censored"] == {k: trial.censored.get(k, False) for k in pre["censored"]}
     lost_reasons = " ".join(trials["trial-0003"].metadata["lost_reasons"])
     assert "lab reported lost: cell shorted during formation" in lost_reasons
     assert Path(trials["trial-0003"].bdf_path or "").parent.name == "quick.trial-0003-r1"
@@ -430,14 +457,14 @@ def test_campaign_through_the_exchange_folder(tmp_path: Path) -> None:
     reasons = quarantined(root)
     assert "duplicate result" in reasons["trial-0001__dup.bdf.csv"]
     assert "unknown trial" in reasons["trial-9999__x.bdf.csv"]
-    # The reason keeps the core reader's exact message (paths aside).
+    # The reason keeps the core reader's exact message, the file named without its path.
     bad_file = root / "quarantine" / "trial-0002__bad.bdf.csv"
     with pytest.raises(BDFError) as bdf_error:
         read_bdf(bad_file)
-    core_message = str(bdf_error.value).replace(str(bad_file), "<file>")
-    read_at = root / "state" / "processing" / "trial-0002__bad.bdf.csv"
-    bad = reasons["trial-0002__bad.bdf.csv"].replace(str(read_at), "<file>")
+    core_message = str(bdf_error.value).replace(str(bad_file), bad_file.name)
+    bad = reasons["trial-0002__bad.bdf.csv"]
     assert bad.startswith(f"malformed data: {core_message}\n") and "'Voltage / V'" in bad
+    assert str(root) not in bad and str(tmp_path) not in bad
     assert "malformed data" in reasons["trial-0002__bad.bdf.metadata.json"]
     assert "symbolic link" in reasons["trick.bdf.csv"]
     assert "companion 'trick.bdf.csv'" in reasons["trick.bdf.metadata.json"]
@@ -557,7 +584,7 @@ def test_partial_then_final_result_and_a_fresh_instance_agrees(
     lab = StandInLab(root)
     ticket = lab.ticket("trial-0001")
     assert ev.fetch(job).partial and ev.fetch(job).metrics == {}
-    lab.send("p", {"trial_id": "trial-0001", "cell_id": "A1", "final": False},
+    lab.send("p", {"trial_id": tid(root, "trial-0001"), "cell_id": "A1", "final": False},
              fade_frame(ticket, cycles=5, running=True))
     status = ev.status(job)
     assert status.state is JobState.RUNNING and status.cycles_done == 5
@@ -565,6 +592,12 @@ def test_partial_then_final_result_and_a_fresh_instance_agrees(
     partial = ev.fetch(job)
     assert partial.partial and partial.metadata["cycles_done"] == 5
     assert partial.metrics == recompute(KNOWN, partial.bdf_path or "", final=False)
+    cfg_file = root.parent / "campaign.yaml"
+    cfg = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
+    cfg["evaluator"] = {"name": "file_exchange", "options": options(root)}
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    pre = precheck_cli(cfg_file, partial.bdf_path or "")
+    assert pre["final"] is False and pre["metrics"] == partial.metrics
     assert partial.censored == {"cycle_life": True}
 
     path = lab.answer("trial-0001")
@@ -572,6 +605,7 @@ def test_partial_then_final_result_and_a_fresh_instance_agrees(
     result = ev.fetch(job)
     assert not path.exists() and result.bdf_path is not None
     assert result.metrics == recompute(KNOWN, result.bdf_path)
+    assert precheck_cli(cfg_file, result.bdf_path)["metrics"] == result.metrics
     assert result.metadata["cell_id"] == "C-trial-0001"
     assert result.metadata["formation_cycle_counts"] == [1]
     fresh = FileExchangeEvaluator(options(root), clock=clock)
@@ -584,7 +618,11 @@ def test_cancel_writes_a_note_and_later_files_are_quarantined(
     job = ev.submit(KNOWN, trial_id="trial-0001")
     ev.cancel(job)
     note = json.loads((root / "outbox" / "trial-0001.cancel.json").read_text())
-    assert note["trial_id"] == "trial-0001" and note["job_id"] == job
+    assert note["trial_id"] == tid(root, "trial-0001") and note["job_id"] == job
+    assert note["reason"] == "cancelled by optloop"
+    # The ticket is retired: the lab's list of open tickets no longer shows it.
+    assert not (root / "outbox" / "trial-0001.ticket.json").exists()
+    assert (root / "outbox" / "retired" / "trial-0001.ticket.json").is_file()
     assert ev.status(job).state is JobState.CANCELLED
     bytes_before = (root / "outbox" / "trial-0001.cancel.json").read_bytes()
     ev.cancel(job)  # terminal: nothing happens
@@ -607,7 +645,7 @@ def test_no_news_for_stale_after_h_is_lost(
     b = ev.submit(thinner(KNOWN, 0.2), trial_id="trial-0002")
     lab = StandInLab(root)
     clock.advance_h(10 * 24)
-    lab.send("p", {"trial_id": "trial-0002", "cell_id": "B", "final": False},
+    lab.send("p", {"trial_id": tid(root, "trial-0002"), "cell_id": "B", "final": False},
              fade_frame(lab.ticket("trial-0002"), cycles=3, running=True))
     assert ev.status(b).state is JobState.RUNNING
     clock.advance_h(4 * 24 - 1)
@@ -632,7 +670,7 @@ def test_no_news_for_stale_after_h_is_lost(
 
 def test_lab_reported_failure_needs_no_data(ev: FileExchangeEvaluator, root: Path) -> None:
     job = ev.submit(KNOWN, trial_id="trial-0001")
-    StandInLab(root).send("f", {"trial_id": "trial-0001", "cell_id": "X", "final": True,
+    StandInLab(root).send("f", {"trial_id": tid(root, "trial-0001"), "cell_id": "X", "final": True,
                                 "status": "failed", "reason": "channel 4 tripped"})
     result = ev.fetch(job)
     assert result.state is JobState.FAILED
@@ -643,8 +681,8 @@ def test_lab_reported_failure_needs_no_data(ev: FileExchangeEvaluator, root: Pat
 @pytest.mark.parametrize(
     ("meta", "expected"),
     [
-        ({"cell_id": "X", "final": True}, "trial_id=None"),
-        ({"trial_id": "trial-0001", "cell_id": "X"}, "final=None; limit: true or false"),
+        ({"cell_id": "X", "final": True}, "trial_id is missing"),
+        ({"trial_id": "trial-0001", "cell_id": "X"}, "final is missing; limit: true or false"),
         ({"trial_id": "trial-0001", "cell_id": "X", "final": True, "status": "lost"},
          "needs a reason"),
         ({"trial_id": "trial-0001", "cell_id": "X", "final": True, "electrode_area_cm2": -1},
@@ -695,7 +733,7 @@ def test_incomplete_pairs_wait_for_the_grace_period(
     frame = fade_frame(lab.ticket("trial-0001"))
     write_bdf(frame, root / "inbox" / "lonely.bdf.csv")  # data, and its sentinel...
     (root / "inbox" / "lonely.bdf.metadata.json").unlink()  # ...never arrives
-    sentinel = {"trial_id": "trial-0001", "cell_id": "X", "final": True}
+    sentinel = {"trial_id": tid(root, "trial-0001"), "cell_id": "X", "final": True}
     (root / "inbox" / "orphan.bdf.metadata.json").write_text(json.dumps(sentinel))
     (root / "inbox" / ".upload.tmp").write_text("half a file")
     report = ev.scan()
@@ -705,8 +743,8 @@ def test_incomplete_pairs_wait_for_the_grace_period(
     clock.advance_h(1.01)  # incomplete_grace_s = 3600
     ev.scan()
     reasons = quarantined(root)
-    assert "no metadata sentinel lonely.bdf.metadata.json" in reasons["lonely.bdf.csv"]
-    assert "metadata sentinel without its data file" in reasons["orphan.bdf.metadata.json"]
+    assert "no metadata file lonely.bdf.metadata.json" in reasons["lonely.bdf.csv"]
+    assert "metadata file without its data file" in reasons["orphan.bdf.metadata.json"]
     assert "hidden temporary file" in reasons[".upload.tmp"]
 
 
@@ -718,7 +756,7 @@ def test_parquet_with_a_named_data_file_and_its_own_area(
     frame = fade_frame(lab.ticket("trial-0001"))
     write_bdf(frame, lab.staging / "run42.bdf.parquet")
     os.replace(lab.staging / "run42.bdf.parquet", root / "inbox" / "run42.bdf.parquet")
-    meta = {"trial_id": "trial-0001", "cell_id": "P", "final": True,
+    meta = {"trial_id": tid(root, "trial-0001"), "cell_id": "P", "final": True,
             "data_file": "run42.bdf.parquet", "electrode_area_cm2": 2.0}
     (root / "inbox" / "sentinel.bdf.metadata.json").write_text(json.dumps(meta))
     result = ev.fetch(job)
@@ -738,7 +776,7 @@ def test_gzip_file_in_milliamps_is_converted_and_recorded(
     frame["Current / mA"] *= 1000.0
     packed = gzip.compress(frame.to_csv(index=False).encode())
     (root / "inbox" / "z.bdf.csv.gz").write_bytes(packed)
-    meta = {"trial_id": "trial-0001", "cell_id": "Z", "final": True}
+    meta = {"trial_id": tid(root, "trial-0001"), "cell_id": "Z", "final": True}
     (root / "inbox" / "z.bdf.metadata.json").write_text(json.dumps(meta))
     result = ev.fetch(job)
     assert result.state is JobState.SUCCEEDED, result.reason

@@ -125,7 +125,8 @@ def test_metadata_errors_name_the_trial_field_value_and_limit() -> None:
     with pytest.raises(Rejected) as err:
         parse_metadata({"cell_id": True, "final": True})
     assert str(err.value) == (
-        "malformed metadata: trial_id=None; limit: the ticket's trial_id; "
+        "malformed metadata: trial_id is missing; limit: the trial id printed on the ticket "
+        "(e.g. T-7N35BQ0); "
         "cell_id=True; limit: a non-empty string"
     )
     meta = parse_metadata({"trial_id": "t", "cell_id": 7, "status": "lost", "reason": "short",

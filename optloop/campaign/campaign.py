@@ -9,6 +9,7 @@ store says it was.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -44,12 +45,29 @@ from optloop.store import (
     TrialStatus,
 )
 
-__all__ = ["Campaign", "Progress", "Told", "default_store_url"]
+__all__ = ["Campaign", "Progress", "Told", "cancel_job", "default_store_url"]
 
 log = logging.getLogger("optloop.campaign")
 
 ACTIVE = (TrialStatus.PROPOSED, TrialStatus.RUNNING)
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+
+
+def cancel_job(evaluator: Evaluator, job_id: str, reason: str) -> bool:
+    """Cancel a job, with the reason when the evaluator takes one; False if it is unknown."""
+    cancel = evaluator.cancel
+    try:
+        takes_reason = "reason" in inspect.signature(cancel).parameters
+    except (TypeError, ValueError):
+        takes_reason = False
+    try:
+        if takes_reason:
+            cancel(job_id, reason=reason)  # type: ignore[call-arg]
+        else:
+            cancel(job_id)
+    except EvaluationError:
+        return False  # the job is already gone; abandoning the trial is what matters
+    return True
 
 
 def default_store_url(config: CampaignConfig) -> str:
@@ -472,13 +490,21 @@ class Campaign:
         }
 
     def abandon(self, trial_id: int, reason: str = "abandoned by hand") -> Trial:
-        """Withdraw a proposed or running trial (its job is cancelled, best effort)."""
+        """Withdraw a proposed or running trial; its job is cancelled with ``reason``.
+
+        The evaluator is built from the config if it was not yet, so a running trial's job is
+        always cancelled (for the file exchange: the cancel note with the reason is written
+        and the ticket retired). Abandoning an abandoned trial cancels its job again (a no-op
+        for a finished job), which repairs trials abandoned before their job was cancelled.
+
+        Raises:
+            StoreError: If the trial is unknown, completed or failed.
+        """
         trial = self.store.get(trial_id)
-        if trial.status is TrialStatus.RUNNING and trial.job_id and self._evaluator is not None:
-            try:
-                self._evaluator.cancel(trial.job_id)
-            except EvaluationError:
-                pass  # the job is already gone; abandoning the trial is what matters
+        if trial.status in (TrialStatus.RUNNING, TrialStatus.ABANDONED) and trial.job_id:
+            cancel_job(self.evaluator, trial.job_id, reason)
+        if trial.status is TrialStatus.ABANDONED:
+            return trial
         return self.store.transition(trial_id, TrialStatus.ABANDONED, reason, reason=reason)
 
     # --- driving evaluations ----------------------------------------------------------------
@@ -635,10 +661,8 @@ class Campaign:
                 f"early stopping: would stop, but partial data lack {missing}",
                 metadata=metadata,
             )
-        try:
-            self.evaluator.cancel(trial.job_id)
-        except EvaluationError:
-            pass  # already finished on its own: its final result is recorded next poll
+        # A job already finished on its own: its final result is recorded next poll.
+        cancel_job(self.evaluator, trial.job_id, f"stopped early: {record['reason']}")
         outcomes = {**partial.metrics, "cycle_life": review.prediction.mean_cycles}
         return self.store.transition(
             trial.id,

@@ -16,6 +16,7 @@ from optloop.cli.materials_cmd import materials
 from optloop.cli.plugins_cmd import plugins
 from optloop.cli.space_cmd import space, validate
 from optloop.cli.tracking_cmd import report, sync, ui
+from optloop.cli.trials_cmd import abandon, cancel
 from optloop.exceptions import OptloopError
 from optloop.secrets import mask_text
 
@@ -53,7 +54,7 @@ cli.add_command(space)
 cli.add_command(materials)
 cli.add_command(data)
 cli.add_command(plugins)
-for _cmd in (evaluate, run, ask, tell, tick, status, sync, ui, report):
+for _cmd in (evaluate, run, ask, tell, tick, status, abandon, cancel, sync, ui, report):
     cli.add_command(_cmd)
 
 

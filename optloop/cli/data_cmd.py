@@ -65,6 +65,22 @@ def data() -> None:
     help="end of life: delivered capacity below threshold x reference "
     "[default: the protocol in the file's metadata, else 0.8]",
 )
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="a campaign config with the file_exchange evaluator: compute exactly what the "
+    "campaign would record for FILE (its formation cycles, first-cycle efficiency, cell, "
+    "reference, threshold; the trial's design and area when the file's metadata names its "
+    "ticket) and say whether the intake would hold it for review",
+)
+@click.option(
+    "--trial",
+    default=None,
+    help="with --config: the trial id on the file's ticket [default: the trial_id in the "
+    "file's metadata]",
+)
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of text")
 def metrics(
     file: Path,
@@ -72,6 +88,8 @@ def metrics(
     formation: int | str | None,
     reference: str | None,
     threshold: float | None,
+    config_path: Path | None,
+    trial: str | None,
     as_json: bool,
 ) -> None:
     """Compute per-cycle capacity, coulombic efficiency and cycle life of FILE.
@@ -85,7 +103,25 @@ def metrics(
     The metrics follow the protocol the evaluator recorded in the file's metadata
     (so a campaign's file shows the cycle life and first-cycle efficiency the
     campaign recorded); each option overrides one choice of it.
+
+    \b
+    With --config (a lab's pre-check before dropping a file into the exchange):
+    the campaign's own protocol and definitions, the numbers it would record,
+    and whether the intake would accept the file or hold it for review.
     """  # noqa: D301 - click needs a real \b (its no-rewrap marker)
+    if config_path is not None:
+        given = [n for n, v in (("--cell", cell), ("--formation", formation),
+                                ("--reference", reference), ("--threshold", threshold))
+                 if v is not None]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} with --config: the config gives the campaign's protocol; "
+                "leave them out"
+            )
+        _precheck(file, config_path, trial, as_json)
+        return
+    if trial is not None:
+        raise click.UsageError("--trial needs --config (the campaign whose ticket it is)")
     frame, metadata, report, reader = read_cycler_file(file)
     base, protocol_source = file_protocol(metadata, source=str(file))
     protocol = _with_options(base, cell, formation, reference, threshold)
@@ -204,3 +240,43 @@ def _summary(m: CycleMetrics) -> str:
         f"{fmt(m.capacity_retention_final)}",
     ]
     return "\n".join(lines)
+
+
+def _precheck(file: Path, config_path: Path, trial: str | None, as_json: bool) -> None:
+    """Print what the campaign of ``config_path`` would record for ``file``."""
+    from optloop.config import load_config
+    from optloop.evaluators.file_exchange.options import FileExchangeOptions
+    from optloop.evaluators.file_exchange.precheck import precheck_file
+
+    cfg = load_config(config_path)
+    if cfg.evaluator.name != "file_exchange":
+        raise click.UsageError(
+            f"--config {config_path}: evaluator {cfg.evaluator.name!r}; limit: "
+            "'file_exchange' (other evaluators record their protocol in the file's metadata: "
+            "run without --config)"
+        )
+    options = FileExchangeOptions.from_dict(dict(cfg.evaluator.options))
+    p = precheck_file(options, file, trial=trial)
+    if as_json:
+        echo_json({"config": str(config_path), **p.to_dict()})
+        return
+    click.echo(f"file: {file}")
+    click.echo(f"campaign: {cfg.name} (config {config_path})")
+    ticket = f"{p.trial_id} (job {p.job_id}, fidelity {p.fidelity})" if p.trial_id else "none"
+    click.echo(f"ticket: {ticket}; final: {'yes' if p.final else 'no (partial data)'}; "
+               f"electrode area {fmt(p.electrode_area_cm2)} cm2")
+    click.echo(_summary(p.cycles))
+    click.echo("")
+    click.echo("what the campaign records:")
+    click.echo(table(
+        ["metric", "value", "censored"],
+        [[k, v, "yes" if p.censored.get(k) else ""] for k, v in p.metrics.items()],
+    ))
+    for note in p.notes:
+        click.echo(f"note: {note}")
+    if p.problems:
+        click.echo("\nintake: HELD FOR REVIEW (check the trial id):")
+        for problem in p.problems:
+            click.echo(f"  - {problem}")
+    else:
+        click.echo("\nintake: accepted (plausibility checks pass)")

@@ -20,9 +20,11 @@ Vendor formats are converted by reader plugins (:mod:`optloop.data.readers`).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
+import re
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -182,6 +184,9 @@ def _show(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+_DECIMAL_COMMA_VALUE = re.compile(r"^[-+]?\d*,\d+([eE][-+]?\d+)?$")
+
+
 def _check_numeric(
     out: pd.DataFrame, col: str, plan: ColumnPlan, source: str
 ) -> npt.NDArray[np.float64]:
@@ -191,9 +196,15 @@ def _check_numeric(
     bad = ~np.isfinite(values)
     if bad.any():
         i = _first_bad(bad)
+        value = out[col].iloc[i]
+        hint = ""
+        if isinstance(value, str) and _DECIMAL_COMMA_VALUE.match(value.strip()):
+            hint = (
+                " (a decimal comma: use ';' as the separator with decimal commas, or ',' "
+                "with decimal points)"
+            )
         raise BDFError(
-            f"{source}: column {name} row {i} is {_show(out[col].iloc[i])}; "
-            "limit: a finite number"
+            f"{source}: column {name} row {i} is {_show(value)}; limit: a finite number{hint}"
         )
     if col in _NON_DECREASING:
         dropped = np.diff(values) < 0
@@ -389,21 +400,100 @@ def _require_pyarrow(path: Path) -> None:
         raise BDFError(f"{path}: Parquet needs pyarrow (pip install pyarrow)") from None
 
 
-def _read_table(source: Path, fmt: str) -> pd.DataFrame:
-    """Read the raw table of a BDF file; an unreadable file is a BDFError."""
+#: The CSV dialects read, for messages: separator and decimal mark.
+CSV_DIALECTS = (
+    "',' separator with decimal point (1.5)",
+    "';' separator with decimal comma (1,5) or point",
+    "tab separator with decimal comma or point",
+)
+_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_DECIMAL_COMMA = re.compile(r"\d,\d")
+
+
+def _sniff_csv(source: Path, compression: str | None) -> tuple[str, str]:
+    """Return ``(separator, decimal mark)`` of a CSV file from its header and first rows.
+
+    The header's separator wins: ``;`` or a tab if the header has one (European cycler
+    exports), else ``,``. With ``;`` or a tab, digits around a comma in the rows mean a
+    decimal comma. A ``,``-separated file cannot have a decimal comma.
+    """
+    opener: Any = gzip.open if compression == "gzip" else open
+    try:
+        with opener(source, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            head = fh.read(65536)
+    except (OSError, EOFError, zlib.error):
+        return ",", "."  # pandas reports the unreadable file below
+    lines = [line for line in head.splitlines() if line.strip()][:50]
+    if not lines:
+        return ",", "."
+    header = lines[0]
+    sep = ";" if ";" in header else ("\t" if "\t" in header else ",")
+    if sep == ",":
+        return sep, "."
+    comma = any(_DECIMAL_COMMA.search(line) for line in lines[1:])
+    return sep, ("," if comma else ".")
+
+
+def _dialect_text(sep: str, decimal: str) -> str | None:
+    if (sep, decimal) == (",", "."):
+        return None
+    name = {";": "';' separator", "\t": "tab separator"}.get(sep, repr(sep))
+    return f"{name}, decimal {'comma' if decimal == ',' else 'point'}"
+
+
+def _fields_problem(where: str, saw: int, expected: int, sep: str) -> str:
+    """Return why rows and header disagree, with the likely cause and the accepted dialects."""
+    cause = (
+        "a decimal comma in a ','-separated file (use ';' as the separator), or a "
+        "separator inside a value"
+        if sep == "," and saw > expected
+        else "rows with missing or extra values"
+    )
+    return (
+        f"{where} {saw} values but the header has {expected}: probably {cause}; accepted: "
+        + "; ".join(CSV_DIALECTS)
+    )
+
+
+def _csv_problem(exc: Exception, sep: str) -> str:
+    """Return a pandas CSV error in a technician's words (no parser jargon)."""
+    found = _FIELDS.search(str(exc))
+    if found:
+        expected, line, saw = found.groups()
+        return _fields_problem(f"line {line} has", int(saw), int(expected), sep)
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return "the file is empty (no header row)"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start}); export the file as UTF-8 CSV"
+    return "not a readable table; accepted: " + "; ".join(CSV_DIALECTS)
+
+
+def _read_table(source: Path, fmt: str) -> tuple[pd.DataFrame, str | None]:
+    """Read the raw table of a BDF file and the CSV dialect it used (None: the plain one).
+
+    Raises:
+        BDFError: If the file cannot be read (in a technician's words, no parser jargon).
+    """
     if fmt == "parquet":
         _require_pyarrow(source)
         try:
-            return pd.read_parquet(source, engine="pyarrow")
+            return pd.read_parquet(source, engine="pyarrow"), None
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise BDFError(f"{source}: not a readable Parquet table ({exc})") from None
     compression = "gzip" if fmt == "csv.gz" else None
+    sep, decimal = _sniff_csv(source, compression)
     try:
-        return pd.read_csv(source, compression=compression)
+        frame = pd.read_csv(source, compression=compression, sep=sep, decimal=decimal)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise BDFError(f"{source}: not a readable CSV table ({exc})") from None
+        raise BDFError(f"{source}: {_csv_problem(exc, sep)}") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise BDFError(f"{source}: not a readable gzip file ({exc})") from None
+    if not isinstance(frame.index, pd.RangeIndex):
+        # pandas takes surplus leading values of every row as an index: never silently.
+        header = len(frame.columns)
+        problem = _fields_problem("the rows have", header + frame.index.nlevels, header, sep)
+        raise BDFError(f"{source}: {problem}")
+    return frame, _dialect_text(sep, decimal)
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -443,8 +533,10 @@ def load_bdf(path: str | os.PathLike[str]) -> BDFData:
     _, fmt = _split_name(source)
     if not source.is_file():
         raise FileNotFoundError(f"BDF file not found: {source}")
-    raw = _read_table(source, fmt)
+    raw, dialect = _read_table(source, fmt)
     frame, report = normalise_bdf(raw, source=str(source))
+    if dialect is not None:
+        report = dataclasses.replace(report, csv_dialect=dialect)
     return BDFData(frame, read_metadata(source), report)
 
 

@@ -99,6 +99,9 @@ class IngestReport:
     """Cumulative counters that the instrument restarted, unwrapped."""
     left_as_is: tuple[str, ...] = field(default=())
     """Fallback headers (``Step Index / 1``) not used because a better column was present."""
+    csv_dialect: str | None = None
+    """How a CSV file other than ``,``-separated with a decimal point was read, e.g.
+    ``"';' separator, decimal comma"``; None for the plain dialect and other formats."""
 
     def lines(self) -> list[str]:
         """Return one line per change, for a human; empty when nothing changed."""
@@ -108,6 +111,8 @@ class IngestReport:
         out += [f"counter {r.describe()}" for r in self.counter_resets]
         out += [f"left as is {h!r} (a preferred column gives the same quantity)"
                 for h in self.left_as_is]
+        if self.csv_dialect is not None:
+            out.append(f"read as CSV with {self.csv_dialect}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +123,7 @@ class IngestReport:
             "conversions": [c.to_dict() for c in self.conversions],
             "counter_resets": [r.to_dict() for r in self.counter_resets],
             "left_as_is": list(self.left_as_is),
+            **({"csv_dialect": self.csv_dialect} if self.csv_dialect is not None else {}),
         }
 
 

@@ -31,6 +31,7 @@ from optloop.evaluators.base import (
 )
 from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.file_exchange.files import ExchangeFolders, is_safe_id
+from optloop.evaluators.file_exchange.ids import make_id, normalise_id
 from optloop.evaluators.file_exchange.inbox import Inbox
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.quarantine import (
@@ -170,6 +171,10 @@ class FileExchangeEvaluator:
 
             def create() -> dict[str, Any]:
                 now = self._clock()
+                taken = {str(r.get("lab_id")) for r in self.store.records()}
+                salt = 0
+                while (lab_id := make_id(job_id, kind="T", salt=salt)) in taken:
+                    salt += 1  # a hash collision on this folder: take the next id
                 return JobRecord(
                     job_id=job_id,
                     trial_id=trial_id,
@@ -180,6 +185,7 @@ class FileExchangeEvaluator:
                     submitted_at=now,
                     last_news_at=now,
                     message="ticket in outbox/; waiting for the lab",
+                    lab_id=lab_id,
                 ).to_dict()
 
             data, created = self.store.submit(
@@ -257,28 +263,45 @@ class FileExchangeEvaluator:
         metadata["cycles_done"] = record.cycles_done or 0
         return EvaluationResult(state=record.state, partial=True, metadata=metadata)
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str, reason: str | None = None) -> None:
         """Ask the lab to stop: write ``outbox/<trial_id>.cancel.json``; the job is CANCELLED.
 
-        Cancelling a terminal job does nothing. Files that arrive later for the trial are
-        quarantined as a cancelled trial's.
+        The note carries ``reason``; the ticket is retired to ``outbox/retired/`` so the lab's
+        list of open tickets no longer shows it. Cancelling a terminal job does nothing.
+        Files that arrive later for the trial are quarantined as a cancelled trial's.
+
+        Args:
+            job_id: The job.
+            reason: Why (written on the note and recorded); None: "cancelled by optloop".
 
         Raises:
             EvaluationError: If the job id was never issued on this exchange folder.
         """
+        why = reason.strip() if reason and reason.strip() else "cancelled by optloop"
         with self._locked():
             self._record(job_id)
             self.inbox.ingest(ScanReport())
             record = self._record(job_id)
             if record.state.is_terminal:
                 return
-            self.outbox.write_cancel_note(record, "cancelled by optloop")
+            self.outbox.write_cancel_note(record, why)
+            self.outbox.retire_ticket(record)
+            record.cancel_reason = why
             metadata = self._base_metadata(record)
             metadata["cycles_done"] = record.cycles_done or 0
             result = EvaluationResult.failed(
-                "cancelled by optloop", state=JobState.CANCELLED, metadata=metadata
+                f"cancelled: {why}", state=JobState.CANCELLED, metadata=metadata
             )
-            self._finish(record, result, "cancelled; the lab was asked to stop")
+            self._finish(record, result, f"cancelled ({why}); the lab was asked to stop")
+
+    def job_for_ticket(self, ticket_id: str) -> str | None:
+        """Return the job id of the ticket with this trial id (as the lab writes it), or None."""
+        wanted = normalise_id(ticket_id)
+        for data in self.store.records():
+            record = JobRecord.from_dict(data)
+            if normalise_id(record.ticket_id) == wanted or record.trial_id == ticket_id:
+                return record.job_id
+        return None
 
     # --- scanning ---------------------------------------------------------------------------
 
@@ -315,6 +338,7 @@ class FileExchangeEvaluator:
             f"stale_after_h={limit_h:g}"
         )
         self.outbox.write_cancel_note(record, f"declared lost by optloop: {reason}")
+        self.outbox.retire_ticket(record)
         metadata = self._base_metadata(record)
         metadata["cycles_done"] = record.cycles_done or 0
         last = record.evaluation_result()

@@ -9,18 +9,27 @@ job store's lock: one reader of the inbox at a time.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from optloop.data.atomic import atomic_write_json
 from optloop.evaluators.base import JobState
 from optloop.evaluators.file_exchange.files import (
     ExchangeFolders,
     split_result_name,
     unique_destination,
 )
-from optloop.evaluators.file_exchange.metadata import Rejected, data_file_name, read_metadata
+from optloop.evaluators.file_exchange.ids import check_id, normalise_id, suggest_ids
+from optloop.evaluators.file_exchange.metadata import (
+    LabMetadata,
+    Rejected,
+    data_file_name,
+    read_metadata,
+)
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.quarantine import Quarantine, ScanReport
 from optloop.evaluators.file_exchange.recipe import DATA_SUFFIXES, METADATA_SUFFIX
@@ -28,7 +37,12 @@ from optloop.evaluators.file_exchange.results import Results
 from optloop.evaluators.file_exchange.state import JobRecord, load_record
 from optloop.evaluators.jobs import JobStore
 
-__all__ = ["Inbox"]
+__all__ = ["FIRST_SEEN_FILE", "Inbox"]
+
+#: In ``state/``: when optloop first saw each file now in the inbox (clock seconds), so the
+#: grace period never depends on a file's own timestamp (``cp -p``, ``rsync -t`` and robocopy
+#: keep old ones) and survives a restart.
+FIRST_SEEN_FILE = "inbox_first_seen.json"
 
 
 def _not_regular(path: Path, st: os.stat_result) -> str:
@@ -45,15 +59,35 @@ def _not_regular(path: Path, st: os.stat_result) -> str:
     return f"not a regular file: {kind}; put plain files directly in inbox/"
 
 
-def _check_open(record: JobRecord) -> None:
-    """Raise Rejected if the trial takes no more files."""
+def _check_open(record: JobRecord, rebuilds: list[JobRecord]) -> None:
+    """Raise Rejected if the trial takes no more files (saying what the lab should do)."""
+    tid = record.ticket_id
     if record.state is JobState.CANCELLED:
-        raise Rejected(f"cancelled trial: {record.trial_id} was cancelled; nothing is recorded")
+        why = f" ({record.cancel_reason})" if record.cancel_reason else ""
+        raise Rejected(
+            f"cancelled trial: {tid} was cancelled{why} and its ticket retired; nothing is "
+            "recorded for it (see its .cancel.json in outbox/)"
+        )
+    if record.state is JobState.LOST:
+        later = ", ".join(r.ticket_id for r in rebuilds)
+        rebuild = f"; its rebuild has its own ticket and trial id {later}" if later else ""
+        raise Rejected(
+            f"cell declared lost: trial {tid} ended as lost ({_short(record)}), so this file "
+            f"is not recorded{rebuild}; if this cell is the rebuild, check the trial id"
+        )
     if record.state.is_terminal:
         raise Rejected(
-            f"duplicate result: trial {record.trial_id} already ended as "
+            f"duplicate result: trial {tid} already ended as "
             f"{record.state.value!r}; the first result wins, nothing recorded is changed"
         )
+
+
+def _short(record: JobRecord) -> str:
+    result = record.evaluation_result()
+    return (result.reason if result is not None and result.reason else "no reason recorded")
+
+
+_ID_IN_NAME = re.compile(r"(?<![A-Za-z0-9])[Tt]-[A-Za-z0-9]{7}(?![A-Za-z0-9])")
 
 
 class Inbox:
@@ -87,8 +121,95 @@ class Inbox:
         self.results = results
         self.clock = clock
 
-    def _age_s(self, st: os.stat_result) -> float:
-        return self.clock() - st.st_mtime
+    def _load_first_seen(self) -> dict[str, float]:
+        path = self.folders.state / FIRST_SEEN_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+
+    def _first_seen(self, names: list[str]) -> dict[str, float]:
+        """Return when each inbox file was first seen, recording the new ones (persisted)."""
+        known = self._load_first_seen()
+        now = self.clock()
+        seen = {name: known.get(name, now) for name in names}
+        if seen != known:
+            atomic_write_json(self.folders.state / FIRST_SEEN_FILE, seen)
+        return seen
+
+    def _forget_gone(self) -> None:
+        """Drop the first-seen times of files no longer in the inbox."""
+        known = self._load_first_seen()
+        present = {n: t for n, t in known.items() if os.path.lexists(self.folders.inbox / n)}
+        if present != known:
+            atomic_write_json(self.folders.state / FIRST_SEEN_FILE, present)
+
+    def _records(self) -> list[JobRecord]:
+        out = []
+        for data in self.store.records():
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                out.append(JobRecord.from_dict(data))
+        return out
+
+    def resolve(self, written: str) -> JobRecord:
+        """Return the job a metadata ``trial_id`` names; raise Rejected with a suggestion.
+
+        A ticket's checked id (:mod:`.ids`; case, spaces and O/I/L for 0/1/1 forgiven) names
+        its job; records older than checked ids are named by their trial id. optloop's own
+        key (the ticket's file name) is refused, as a typo in it would name a neighbour.
+        """
+        records = self._records()
+        by_lab = {normalise_id(r.lab_id): r for r in records if r.lab_id}
+        legacy = {r.trial_id: r for r in records if not r.lab_id}
+        found = by_lab.get(normalise_id(written)) or legacy.get(written)
+        if found is not None:
+            return self._fresh(found)
+        keyed = {r.trial_id: r for r in records if r.lab_id}
+        if written in keyed:
+            r = keyed[written]
+            raise Rejected(
+                f"check the trial id: trial_id {written!r} is the name of a ticket file, not a "
+                f"trial id; the ticket {written}.ticket.json has trial id {r.ticket_id}: write "
+                "the trial id printed on the ticket the cell was built from"
+            )
+        problem = check_id(written, kind="T")
+        open_ids = [r.ticket_id for r in records if not r.state.is_terminal]
+        near = suggest_ids(written, open_ids) or suggest_ids(written, list(by_lab))
+        hint = f"; did you mean {' or '.join(near)}?" if near else ""
+        why = f" ({problem})" if problem else ""
+        raise Rejected(
+            f"unknown trial: trial_id {written!r} is not a ticket of this exchange{why}; "
+            f"check the trial id on the ticket{hint}"
+        )
+
+    def _fresh(self, record: JobRecord) -> JobRecord:
+        fresh = load_record(self.store, record.job_id)
+        return fresh if fresh is not None else record
+
+    def rebuilds_of(self, record: JobRecord) -> list[JobRecord]:
+        """Return the later jobs of the same trial (a lost cell's rebuilds: ``<key>-r1``...)."""
+        base = re.sub(r"-r\d+$", "", record.trial_id)
+        return [
+            r for r in self._records()
+            if r.job_id != record.job_id and re.sub(r"-r\d+$", "", r.trial_id) == base
+            and r.seq > record.seq
+        ]
+
+    def trial_in_name(self, stem: str) -> JobRecord | None:
+        """Return the job a file name names (a ticket id, or an old-style trial id), or None."""
+        records = self._records()
+        by_lab = {normalise_id(r.lab_id): r for r in records if r.lab_id}
+        for match in _ID_IN_NAME.findall(stem):
+            found = by_lab.get(normalise_id(match))
+            if found is not None:
+                return found
+        for r in sorted(records, key=lambda r: -len(r.trial_id)):
+            if not r.lab_id and (stem == r.trial_id or stem.startswith(f"{r.trial_id}__")):
+                return r
+        return None
 
     def recover_processing(self) -> None:
         """Finish or undo what a crashed ingestion left in ``state/processing/``.
@@ -125,6 +246,11 @@ class Inbox:
         inbox_real = os.path.realpath(inbox)
         grace = self.options.incomplete_grace_s
         entries = {e.name: e.stat(follow_symlinks=False) for e in os.scandir(inbox)}
+        first_seen = self._first_seen(sorted(entries))
+        now = self.clock()
+
+        def age_s(name: str) -> float:
+            return now - first_seen.get(name, now)
         regular: dict[str, tuple[str, str, os.stat_result]] = {}
         bad_stems: dict[str, str] = {}
         for name, st in sorted(entries.items()):
@@ -135,7 +261,7 @@ class Inbox:
             elif os.path.realpath(inbox / name) != os.path.join(inbox_real, name):
                 reason = "resolves outside inbox/ (path trick); only plain files are read"
             elif name.startswith("."):
-                if self._age_s(st) > grace:
+                if age_s(name) > grace:
                     reason = (
                         f"incomplete upload: hidden temporary file left for more than "
                         f"incomplete_grace_s={grace:g} s"
@@ -162,58 +288,66 @@ class Inbox:
         handled: set[str] = set()
         sentinels = sorted(
             (n for n, (_, k, _) in regular.items() if k == "metadata"),
-            key=lambda n: (regular[n][2].st_mtime, n),
+            key=lambda n: (first_seen.get(n, now), regular[n][2].st_mtime, n),
         )
         for meta_name in sentinels:
-            stem, _, meta_st = regular[meta_name]
+            stem, _, _ = regular[meta_name]
             companions = same_stem_data(stem)
             group = [meta_name]
             trial_id: str | None = None
+            ticket_id: str | None = None
+            meta: LabMetadata | None = None
             try:
                 if stem in bad_stems:
                     raise Rejected(bad_stems[stem])
                 meta, raw = read_metadata(inbox / meta_name)
-                trial_id = meta.trial_id
                 data_name = data_file_name(meta, companions)
                 if data_name is not None:
                     group.append(data_name)
                 present = data_name is not None and data_name in regular
-                record = load_record(self.store, f"{self.job_prefix}{trial_id}")
-                if record is None:
-                    raise Rejected(
-                        f"unknown trial: trial_id {trial_id!r} has no job on this exchange"
-                    )
-                _check_open(record)
+                record = self.resolve(meta.trial_id)
+                trial_id, ticket_id = record.trial_id, record.ticket_id
+                _check_open(record, self.rebuilds_of(record))
                 if meta.status is None and not present:
-                    if self._age_s(meta_st) > grace:
+                    if age_s(meta_name) > grace:
                         missing = data_name or f"{stem} + one of {list(DATA_SUFFIXES)}"
                         raise Rejected(
-                            f"incomplete: metadata sentinel without its data file {missing!r} "
-                            f"after incomplete_grace_s={grace:g} s"
+                            f"incomplete: metadata file without its data file {missing!r} "
+                            f"after incomplete_grace_s={grace:g} s (counted from when optloop "
+                            "first saw the metadata file)"
                         )
                     report.waiting.extend(group)
                     handled.update(group)
                     continue
             except Rejected as exc:
+                reason = str(exc)
+                if trial_id is None:
+                    # Bad metadata or trial id: the file name may still say which trial it is.
+                    named = self.trial_in_name(stem)
+                    if named is not None:
+                        trial_id, ticket_id = named.trial_id, named.ticket_id
+                        reason += f" (the file name names trial {named.ticket_id})"
                 # The sentinel and every data file it may belong to go together.
                 bad = sorted({*group, *companions} & set(regular) - handled)
-                self.quarantine.move(inbox, bad, str(exc), trial_id, report)
+                self.quarantine.move(inbox, bad, reason, trial_id, report, ticket_id)
                 handled.update(bad)
                 continue
             handled.update(group)
             self.results.accept(record, meta_name, data_name if present else None, meta, raw,
                                 report)
 
-        for name, (stem, kind, st) in sorted(regular.items()):
+        for name, (stem, kind, _) in sorted(regular.items()):
             if name in handled or kind != "data":
                 continue
             if stem in bad_stems:
                 self.quarantine.move(inbox, [name], bad_stems[stem], None, report)
-            elif self._age_s(st) > grace:
+            elif age_s(name) > grace:
                 reason = (
-                    f"incomplete: no metadata sentinel {stem}{METADATA_SUFFIX} after "
-                    f"incomplete_grace_s={grace:g} s"
+                    f"incomplete: no metadata file {stem}{METADATA_SUFFIX} after "
+                    f"incomplete_grace_s={grace:g} s (counted from when optloop first saw "
+                    "the data file)"
                 )
                 self.quarantine.move(inbox, [name], reason, None, report)
             else:
                 report.waiting.append(name)
+        self._forget_gone()

@@ -30,7 +30,7 @@ MAX_METADATA_BYTES = 1_000_000
 
 #: The limit stated for each field when the model refuses its value.
 _LIMITS: dict[str, str] = {
-    "trial_id": "limit: the ticket's trial_id",
+    "trial_id": "limit: the trial id printed on the ticket (e.g. T-7N35BQ0)",
     "cell_id": "limit: a non-empty string",
     "final": "limit: true or false",
     "status": "allowed: ['failed', 'lost'] or absent",
@@ -95,8 +95,12 @@ def _field_problems(raw: dict[str, Any], exc: ValidationError) -> list[str]:
         if field in seen:
             continue  # a union reports each of its members; one line per field
         seen.add(field)
+        limit = _LIMITS.get(field, err["msg"])
+        if err["type"] == "missing":
+            out.append(f"{field} is missing; {limit}")
+            continue
         value = raw.get(field)
-        out.append(f"{field}={value!r}; {_LIMITS.get(field, err['msg'])}")
+        out.append(f"{field}={value!r}; {limit}")
     return out
 
 
@@ -116,13 +120,14 @@ def parse_metadata(raw: Any) -> LabMetadata:
     except ValidationError as exc:
         problems = _field_problems(raw, exc)
     # The rules between fields, on what the fields say (one line per field).
-    reported = {p.split("=", 1)[0] for p in problems}
+    reported = {p.split("=", 1)[0].split(" ", 1)[0] for p in problems}
     status, reason = raw.get("status"), raw.get("reason")
     if status is not None:
         if not (isinstance(reason, str) and reason.strip()) and "reason" not in reported:
             problems.append(f"status={status!r} needs a reason; got reason={reason!r}")
     elif "final" not in reported and not isinstance(raw.get("final"), bool):
-        problems.append(f"final={raw.get('final')!r}; {_LIMITS['final']}")
+        shown = "final is missing" if "final" not in raw else f"final={raw['final']!r}"
+        problems.append(f"{shown}; {_LIMITS['final']}")
     if problems:
         trial = raw.get("trial_id")
         where = f" (trial {trial!r})" if is_safe_id(trial) else ""

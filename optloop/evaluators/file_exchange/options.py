@@ -139,7 +139,17 @@ class FileExchangeOptions(_Strict):
             (their first-cycle efficiency is still reported); ``None``: the protocol's.
         stale_after_h: A submitted job with no news from the lab for this long is LOST.
         incomplete_grace_s: A data file without its metadata sentinel (or a sentinel without
-            its data file) is quarantined as incomplete after this long.
+            its data file) is quarantined as incomplete this long after optloop first saw it
+            (never the file's own timestamp, which copies keep).
+        capacity_ratio_min: A result is held for review (quarantined: "check the trial id")
+            when its largest delivered capacity after formation is below this fraction of the
+            ticket's nominal capacity (the positive loading for a full cell, the anode's
+            reversible capacity for a half cell).
+        capacity_ratio_max: ...or above this multiple of it: a full cell cannot deliver much
+            more than its positive electrode holds (loadings vary by a few per cent).
+        ce_tolerance: A full cell's median coulombic efficiency after formation above
+            ``1 + ce_tolerance`` holds the result (more charge out than in: a wrong sign
+            convention, a half-cell file, or the wrong trial). Low efficiencies are data.
     """
 
     root: str = Field(min_length=1)
@@ -152,6 +162,9 @@ class FileExchangeOptions(_Strict):
     formation_cycles: int | None = Field(default=None, ge=0, le=20)
     stale_after_h: float = Field(default=14 * 24.0, gt=0.0, le=24.0 * 365 * 5)
     incomplete_grace_s: float = Field(default=3600.0, ge=0.0, le=30 * 86400.0)
+    capacity_ratio_min: float = Field(default=0.1, ge=0.0, le=1.0)
+    capacity_ratio_max: float = Field(default=1.2, ge=1.0, le=100.0)
+    ce_tolerance: float = Field(default=0.005, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _window(self) -> FileExchangeOptions:

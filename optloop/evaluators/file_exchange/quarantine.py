@@ -68,8 +68,18 @@ class Quarantine:
         reason: str,
         trial_id: str | None,
         report: ScanReport | None,
+        ticket_id: str | None = None,
     ) -> None:
-        """Move files to quarantine with a reason file, a log line and a notice."""
+        """Move files to quarantine with a reason file, a log line and a notice.
+
+        Args:
+            folder: Where the files are.
+            names: Their names.
+            reason: Why (for the lab: no internal paths).
+            trial_id: optloop's name of the trial they belong to, when known.
+            report: The scan's report, told of each file.
+            ticket_id: The trial id on the ticket (what the lab writes), when known.
+        """
         for name in names:
             source = folder / name
             target = unique_destination(self.folders.quarantine, name)
@@ -91,7 +101,12 @@ class Quarantine:
                 "trial_id": trial_id,
                 "reason": reason,
             }
-            trial_line = f"trial_id: {trial_id}\n" if trial_id is not None else ""
+            if ticket_id is not None:
+                notice["ticket_id"] = ticket_id
+            trial_line = ""
+            if trial_id is not None:
+                shown = ticket_id if ticket_id is not None else trial_id
+                trial_line = f"trial id (on the ticket): {shown}\nticket file: {trial_id}\n"
             text = f"{reason}\n\nfile: {name}\n{trial_line}time (UTC): {now}\n"
             atomic_write_text(target.with_name(target.name + ".reason.txt"), text)
             with open(self.folders.quarantine / QUARANTINE_LOG, "a", encoding="utf-8") as fh:

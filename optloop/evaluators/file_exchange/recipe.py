@@ -67,6 +67,8 @@ OPTIONAL_METADATA_KEYS: dict[str, str] = {
     "operator": "who ran the test",
     "channel": "cycler channel",
     "notes": "anything a scientist should know",
+    "reviewed": "who checked a result held for review, and why it is right (then it is "
+    "recorded as it is)",
 }
 
 _UM_TO_CM = 1e-4

@@ -10,7 +10,8 @@ import contextlib
 import importlib
 import logging
 import os
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,25 @@ from optloop.evaluators.file_exchange.quarantine import (
     ScanReport,
     utc,
 )
-from optloop.evaluators.file_exchange.recipe import METADATA_SUFFIX
+from optloop.evaluators.file_exchange.recipe import METADATA_SUFFIX, build_recipe
 from optloop.evaluators.file_exchange.state import JobRecord, save_record
 from optloop.evaluators.jobs import JobStore
-from optloop.evaluators.measured import measured_metrics
+from optloop.evaluators.measured import MeasuredMetrics, measured_metrics
 from optloop.exceptions import EvaluationError, OptloopError
 
-__all__ = ["LAB_STATUSES", "Results", "base_metadata"]
+__all__ = [
+    "LAB_STATUSES",
+    "REVIEWED_KEY",
+    "Results",
+    "base_metadata",
+    "exchange_metrics",
+    "nominal_capacity_mAh",
+    "plausibility_problems",
+    "plain_reason",
+]
+
+#: Metadata key a person adds to a held file, once checked, to have it accepted as it is.
+REVIEWED_KEY = "reviewed"
 
 #: The lab's ``status`` values and the job states they end in.
 LAB_STATUSES = {"failed": JobState.FAILED, "lost": JobState.LOST}
@@ -52,6 +65,112 @@ _log = logging.getLogger(LOGGER_NAME)
 def describe(exc: BaseException) -> str:
     """Return an exception as a reason (optloop's own messages as they are)."""
     return str(exc) if isinstance(exc, OptloopError) else f"{type(exc).__name__}: {exc}"
+
+
+def plain_reason(text: str, data_path: Path, root: Path) -> str:
+    """Return a reason without internal paths: the data file by its name, no exchange folder."""
+    out = text.replace(str(data_path), data_path.name)
+    out = out.replace(f"{data_path.parent}{os.sep}", "")
+    return out.replace(str(root), "the exchange folder")
+
+
+def exchange_metrics(
+    options: FileExchangeOptions,
+    design: Mapping[str, Any],
+    fidelity: str,
+    frame: pd.DataFrame,
+    *,
+    final: bool,
+    electrode_area_cm2: float,
+    stack_thickness_um: float | None = None,
+    source: str = "<data frame>",
+) -> MeasuredMetrics:
+    """Compute the metrics the exchange records for a data file (one definition for all).
+
+    ``optloop data metrics --config`` calls this too, so a lab's pre-check shows exactly the
+    numbers the campaign would record: the same formation cycles left out, the same
+    first-cycle efficiency (that of the first formation cycle), reference and threshold.
+
+    Raises:
+        BDFError, MetricsError, EvaluationError: As :func:`measured_metrics`.
+    """
+    return measured_metrics(
+        design,
+        frame,
+        electrode_area_cm2=electrode_area_cm2,
+        cell=options.cell,
+        reference=options.reference,
+        threshold=options.threshold,
+        formation_cycles=options.metric_formation_cycles,
+        planned_cycles=options.protocol.cycles_for(fidelity),
+        in_progress=not final,
+        stack_thickness_um=stack_thickness_um,
+        source=source,
+    )
+
+
+def nominal_capacity_mAh(
+    design: Mapping[str, Any], options: FileExchangeOptions, electrode_area_cm2: float
+) -> float:
+    """Return the ticket's nominal capacity of a design for a cell of the given area, in mAh.
+
+    Raises:
+        DesignError, MaterialsError: If the design cannot be built (as :func:`build_recipe`).
+    """
+    per_cm2 = float(build_recipe(design, options)["cell"]["nominal_capacity_mAh"])
+    return per_cm2 / options.electrode_area_cm2 * electrode_area_cm2
+
+
+def plausibility_problems(
+    m: MeasuredMetrics,
+    *,
+    nominal_mAh: float,
+    options: FileExchangeOptions,
+    fidelity: str,
+    final: bool,
+) -> list[str]:
+    """Return why a result does not fit its ticket (empty when it does).
+
+    Checks: the largest delivered capacity after formation against the ticket's nominal
+    (``capacity_ratio_min``..``capacity_ratio_max``); for a full cell, the median coulombic
+    efficiency after formation at most ``1 + ce_tolerance``; the cycles after formation at
+    most the protocol's; and a final file that stopped before both the planned cycles and
+    end of life.
+    """
+    c = m.cycles
+    problems: list[str] = []
+    delivered = max(c.capacity_Ah) * 1000.0
+    if nominal_mAh > 0:
+        ratio = delivered / nominal_mAh
+        if not options.capacity_ratio_min <= ratio <= options.capacity_ratio_max:
+            problems.append(
+                f"delivered capacity {delivered:.4g} mAh is {ratio:.3g} x the ticket's nominal "
+                f"{nominal_mAh:.4g} mAh (allowed: {options.capacity_ratio_min:g} to "
+                f"{options.capacity_ratio_max:g} x)"
+            )
+    efficiencies = [x for x in c.coulombic_efficiency if x is not None]
+    if options.cell == "full" and efficiencies:
+        median = float(statistics.median(efficiencies))
+        if median > 1.0 + options.ce_tolerance:
+            problems.append(
+                f"coulombic efficiency {median:.4f} (median after formation) is above "
+                f"1 + ce_tolerance={options.ce_tolerance:g}: a full cell cannot give out more "
+                "charge than it took in (current sign swapped, a half-cell file, or another "
+                "cell's data?)"
+            )
+    planned = options.protocol.cycles_for(fidelity)
+    if c.cycles_completed > planned:
+        problems.append(
+            f"{c.cycles_completed} cycles after formation; the ticket's protocol asks for "
+            f"{planned}"
+        )
+    elif final and c.cycle_life_censored and c.cycles_completed < planned:
+        problems.append(
+            f"final=true but the test stopped after {c.cycles_completed} of {planned} cycles, "
+            f"before end of life (below {c.threshold:g} x the first cycle after formation): "
+            "if the test is still running, send final=false"
+        )
+    return problems
 
 
 def _read_frame(path: Path) -> tuple[pd.DataFrame, dict[str, Any] | None]:
@@ -176,7 +295,8 @@ class Results:
             try:
                 result, message = self._measure(record, processing / data_name, meta, metadata)
             except Rejected as exc:
-                self.quarantine.move(processing, moved, str(exc), record.trial_id, report)
+                self.quarantine.move(processing, moved, str(exc), record.trial_id, report,
+                                     record.ticket_id)
                 return
             result = EvaluationResult(
                 state=result.state,
@@ -221,13 +341,17 @@ class Results:
     ) -> tuple[EvaluationResult, str]:
         """Compute the metrics of a data file; raise Rejected when it cannot be used."""
         final = bool(meta.final)
+        root = self.folders.root
         try:
             frame, ingest_report = _read_frame(data_path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is quarantined
-            raise Rejected(f"malformed data: {describe(exc)}") from None
+            text = plain_reason(describe(exc), data_path, root)
+            raise Rejected(f"malformed data: {text}") from None
         if ingest_report is not None:
             with contextlib.suppress(ProtocolError):
                 check_json_serialisable(ingest_report, "ingest_report")
+                if isinstance(ingest_report.get("source"), str):
+                    ingest_report["source"] = data_path.name
                 metadata["ingest_report"] = ingest_report
         area = float(
             meta.electrode_area_cm2
@@ -237,29 +361,29 @@ class Results:
         stack = meta.stack_thickness_um
         metadata["electrode_area_cm2"] = area
         try:
-            m = measured_metrics(
+            m = exchange_metrics(
+                self.options,
                 record.design,
+                record.fidelity,
                 frame,
+                final=final,
                 electrode_area_cm2=area,
-                cell=self.options.cell,
-                reference=self.options.reference,
-                threshold=self.options.threshold,
-                formation_cycles=self.options.metric_formation_cycles,
-                planned_cycles=self.options.protocol.cycles_for(record.fidelity),
-                in_progress=not final,
                 stack_thickness_um=float(stack) if stack is not None else None,
                 source=data_path.name,
             )
         except MetricsError as exc:
             if final:
-                raise Rejected(f"cannot compute metrics: {describe(exc)}") from None
+                text = plain_reason(describe(exc), data_path, root)
+                raise Rejected(f"cannot compute metrics: {text}") from None
             # Partial data without a complete cycle after formation: running, nothing yet.
             metadata["cycles_done"] = record.cycles_done or 0
             metadata["metric_notes"] = [f"no metrics yet: {describe(exc)}"]
             result = EvaluationResult(state=JobState.RUNNING, partial=True, metadata=metadata)
             return result, "running: partial data, no complete cycle after formation yet"
         except Exception as exc:  # noqa: BLE001 - data the core cannot score are quarantined
-            raise Rejected(f"cannot compute metrics: {describe(exc)}") from None
+            text = plain_reason(describe(exc), data_path, root)
+            raise Rejected(f"cannot compute metrics: {text}") from None
+        self._check_plausible(record, m, meta, area, final, metadata)
         metadata.update(m.info())
         if final:
             result = EvaluationResult(
@@ -277,3 +401,47 @@ class Results:
             metadata=metadata,
         )
         return result, f"running: {m.cycles_done} cycles so far"
+
+    def _nominal(self, record: JobRecord, area: float) -> float:
+        try:
+            return nominal_capacity_mAh(record.design, self.options, area)
+        except OptloopError:
+            return float("nan")  # no ticket could be built: no capacity check
+
+    def _check_plausible(
+        self,
+        record: JobRecord,
+        m: MeasuredMetrics,
+        meta: LabMetadata,
+        area: float,
+        final: bool,
+        metadata: dict[str, Any],
+    ) -> None:
+        """Hold a result that does not fit its ticket (Rejected), unless a person reviewed it."""
+        nominal = self._nominal(record, area)
+        problems = plausibility_problems(
+            m, nominal_mAh=nominal, options=self.options, fidelity=record.fidelity, final=final
+        )
+        if not problems:
+            return
+        reviewed = getattr(meta, REVIEWED_KEY, None)
+        if isinstance(reviewed, str) and reviewed.strip():
+            metadata["plausibility_warnings"] = problems
+            metadata[REVIEWED_KEY] = reviewed
+            return
+        delivered = max(m.cycles.capacity_Ah) * 1000.0
+        fits = []
+        for data in self.store.records():
+            other = JobRecord.from_dict(data)
+            if other.job_id == record.job_id or other.state.is_terminal:
+                continue
+            q = self._nominal(other, area)
+            if q > 0 and 0.85 <= delivered / q <= self.options.capacity_ratio_max:
+                fits.append(f"{other.ticket_id} (nominal {q:.4g} mAh)")
+        fit = f"; the capacity fits the ticket of {', '.join(fits[:3])}" if fits else ""
+        raise Rejected(
+            f"held for review, check the trial id: the data do not fit the ticket of "
+            f"{record.ticket_id}: " + "; ".join(problems) + fit + ". Nothing was recorded. "
+            f"If the trial id is right and the data are real, add \"{REVIEWED_KEY}\": "
+            "\"<who checked, and why>\" to the metadata and put both files back in inbox/"
+        )

@@ -47,6 +47,16 @@ class JobRecord:
     """The campaign that submitted the job (None in records older than this field)."""
     seq: int = 0
     """Submission order on the folder (0 in records older than this field)."""
+    lab_id: str | None = None
+    """The checked trial id on the ticket (:mod:`.ids`), the one the lab writes back; None in
+    records older than this field, whose ticket carries :attr:`trial_id` instead."""
+    cancel_reason: str | None = None
+    """Why the job was cancelled (the reason written on the cancel note), if it was."""
+
+    @property
+    def ticket_id(self) -> str:
+        """Return the trial id the ticket shows and the lab's metadata must name."""
+        return self.lab_id or self.trial_id
 
     def evaluation_result(self) -> EvaluationResult | None:
         """Return the stored result, or None before any."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +44,7 @@ class Outbox:
             OptloopError: If the design cannot be built (malformed, no materials data).
         """
         return build_ticket(
-            trial_id=record.trial_id,
+            trial_id=record.ticket_id,
             job_id=record.job_id,
             created_utc=record.created_utc,
             design=record.design,
@@ -65,10 +67,20 @@ class Outbox:
         note = {
             "format": "optloop.file_exchange.cancel",
             "format_version": 1,
-            "trial_id": record.trial_id,
+            "trial_id": record.ticket_id,
+            "ticket": f"{record.trial_id}.ticket.json",
             "job_id": record.job_id,
             "cancelled_utc": utc(self.clock()),
             "reason": reason,
             "action": "stop the test and send nothing more for this trial",
         }
         atomic_write_json(self.folders.outbox / f"{record.trial_id}.cancel.json", note)
+
+    def retire_ticket(self, record: JobRecord) -> None:
+        """Move the job's ticket files to ``outbox/retired/``: the lab builds nothing more."""
+        retired = self.folders.outbox / "retired"
+        retired.mkdir(parents=True, exist_ok=True)
+        for suffix in (".ticket.json", ".ticket.md"):
+            name = f"{record.trial_id}{suffix}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.folders.outbox / name, retired / name)
