@@ -142,7 +142,10 @@ class Campaign:
     def _space_hash(self) -> str:
         c = self.config
         key = {
-            "space": c.space.model_dump(mode="json"),
+            # Without lab rules the hash is what it was before they existed (stores resume).
+            "space": c.space.model_dump(
+                mode="json", exclude=None if c.space.lab_rules else {"lab_rules"}
+            ),
             "objectives": [o.model_dump(mode="json") for o in c.objectives],
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from optloop.evaluators.file_exchange.build import StandardBuild
 from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = [
@@ -140,6 +142,10 @@ class FileExchangeOptions(_Strict):
         stale_after_h: A submitted job with no news from the lab for this long is LOST.
         incomplete_grace_s: A data file without its metadata sentinel (or a sentinel without
             its data file) is quarantined as incomplete after this long.
+        standard_build: What every cell shares (format, electrolyte, separator, cathode
+            supply, formation rest, graphite and lithium-layer processes, calibrations,
+            tolerances), printed on every ticket; ``None``: typical coin-cell defaults, and
+            every ticket says they are not the lab's own.
     """
 
     root: str = Field(min_length=1)
@@ -152,6 +158,7 @@ class FileExchangeOptions(_Strict):
     formation_cycles: int | None = Field(default=None, ge=0, le=20)
     stale_after_h: float = Field(default=14 * 24.0, gt=0.0, le=24.0 * 365 * 5)
     incomplete_grace_s: float = Field(default=3600.0, ge=0.0, le=30 * 86400.0)
+    standard_build: StandardBuild | None = None
 
     @model_validator(mode="after")
     def _window(self) -> FileExchangeOptions:
@@ -161,6 +168,19 @@ class FileExchangeOptions(_Strict):
                 f"protocol voltage window {low}-{high} V for a {self.cell} cell; limit: "
                 "voltage_max_V - voltage_min_V >= 0.1 V"
             )
+        disc = (
+            self.standard_build.cell_format.electrode_diameter_mm
+            if self.standard_build is not None
+            else None
+        )
+        if disc is not None:
+            area = math.pi * (disc / 20.0) ** 2
+            if abs(area - self.electrode_area_cm2) > 0.02 * self.electrode_area_cm2:
+                raise ValueError(
+                    f"standard_build.cell_format.electrode_diameter_mm={disc:g} makes "
+                    f"{area:.3g} cm², but electrode_area_cm2={self.electrode_area_cm2:g}; "
+                    "limit: within 2 % of each other"
+                )
         return self
 
     @property
