@@ -15,6 +15,7 @@ sentinel, a model), :mod:`.results` (metrics of accepted files), :mod:`.quaranti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from optloop.evaluators.file_exchange.quarantine import (
     ScanReport,
     utc,
 )
+from optloop.evaluators.file_exchange.recipe import check_as_built
 from optloop.evaluators.file_exchange.results import Results, base_metadata
 from optloop.evaluators.file_exchange.state import JobRecord, load_record, save_record
 from optloop.evaluators.file_exchange.tickets import Outbox
@@ -171,6 +173,7 @@ class FileExchangeEvaluator:
             def create() -> dict[str, Any]:
                 now = self._clock()
                 return JobRecord(
+                    rebuild=self._rebuild_of(trial_id, canonical),
                     job_id=job_id,
                     trial_id=trial_id,
                     fidelity=fidelity,
@@ -207,6 +210,33 @@ class FileExchangeEvaluator:
                 return job_id
             self._write_ticket(record)
         return job_id
+
+    def _rebuild_of(self, trial_id: str, canonical: str) -> dict[str, Any] | None:
+        """Return what a new job replaces: the campaign's last lost cell of the same design.
+
+        A campaign rebuilds a lost cell under a new trial id (``...-r1``) with the same design;
+        the newest lost job of this campaign with that design is the one replaced (a job whose
+        trial id starts the new one is preferred, so two trials of one design stay apart).
+        """
+        lost: list[JobRecord] = []
+        for job_id in self.store.job_ids():
+            rec = load_record(self.store, job_id)
+            if (
+                rec is not None
+                and rec.state is JobState.LOST
+                and rec.design_json == canonical
+                and rec.campaign == self.context.campaign
+                and rec.trial_id != trial_id
+            ):
+                lost.append(rec)
+        if not lost:
+            return None
+        family = [r for r in lost if trial_id.startswith(r.trial_id.split("-r")[0])]
+        pool = family or lost
+        last = max(pool, key=lambda r: (r.seq, r.submitted_at))
+        result = last.evaluation_result()
+        reason = (result.reason if result is not None else None) or last.message or "lost"
+        return {"replaces": last.trial_id, "reason": reason, "attempt": len(pool) + 1}
 
     def _write_ticket(self, record: JobRecord) -> None:
         self.outbox.write_ticket(record)
@@ -252,10 +282,33 @@ class FileExchangeEvaluator:
         record = self._refreshed(job_id)
         result = record.evaluation_result()
         if result is not None and (record.state.is_terminal or result.partial):
-            return result
+            return self._with_as_built(record, result)
         metadata = self._base_metadata(record)
         metadata["cycles_done"] = record.cycles_done or 0
         return EvaluationResult(state=record.state, partial=True, metadata=metadata)
+
+    def _with_as_built(self, record: JobRecord, result: EvaluationResult) -> EvaluationResult:
+        """Lift the lab's ``as_built`` values into the result, checked against the ticket.
+
+        The metadata gains ``as_built`` (the lab's values as sent), ``as_built_check`` (one
+        row per value: target, tolerance, within) and ``as_built_out_of_tolerance`` (keys).
+        """
+        lab = result.metadata.get("lab_metadata")
+        as_built = lab.get("as_built") if isinstance(lab, dict) else None
+        if as_built is None:
+            return result
+        try:
+            targets = self.outbox.ticket(record)["as_built"]["targets"]
+        except OptloopError:
+            targets = {}
+        rows = check_as_built(targets, as_built)
+        metadata = {
+            **result.metadata,
+            "as_built": as_built,
+            "as_built_check": rows,
+            "as_built_out_of_tolerance": [r["key"] for r in rows if r["within"] is False],
+        }
+        return dataclasses.replace(result, metadata=metadata)
 
     def cancel(self, job_id: str) -> None:
         """Ask the lab to stop: write ``outbox/<trial_id>.cancel.json``; the job is CANCELLED.

@@ -360,7 +360,11 @@ def build_recipe(
                     "conditions": [
                         {
                             "name": name,
-                            "description": specs[name].description,
+                            "description": (
+                                "power density of the busiest target"
+                                if name == "power_density_W_cm2" and len(a.composition) > 1
+                                else specs[name].description
+                            ),
                             "value": _r(value),
                             "tolerance": _r(_condition_tolerance(name, value, tol)),
                             "unit": unit_text(specs[name].unit),
@@ -494,7 +498,10 @@ def as_built_targets(recipe: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
                     gas["O_per_metal_tolerance"],
                     "O per metal atom",
                 )
+            per_target = any(src.get("power_density_W_cm2") is not None for src in dep["sources"])
             for c in dep["conditions"]:
+                if per_target and c["name"] == "power_density_W_cm2":
+                    continue  # reported per target below
                 put(f"{dep['method']}_{c['name']}", c["value"], c["tolerance"], c["unit"])
             for src in dep["sources"]:
                 power = src.get("power_density_W_cm2")
@@ -677,7 +684,7 @@ def build_ticket(
         "recipe": recipe,
         "protocol": _protocol(options, fidelity, nominal),
         "as_built": {
-            "how": "put the measured values into the metadata file as an object "
+            "how": "Put the measured values into the metadata file as an object "
             "\"as_built\" with these keys; they are kept with the trial's result and "
             "compared with the targets",
             "targets": as_built_targets(recipe),
@@ -911,6 +918,7 @@ def render_ticket_markdown(ticket: Mapping[str, Any]) -> str:
         f"- Metadata: {back['metadata_file']}",
         "- Required keys: "
         + "; ".join(f"`{k}` ({v})" for k, v in back["required_metadata"].items()),
+        f"- As built (optional): `as_built` ({back['optional_metadata']['as_built']})",
         f"- Partial data: {back['partial_data']}",
         f"- Cancelled: {back['cancel']}",
         "",

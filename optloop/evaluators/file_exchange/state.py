@@ -47,6 +47,8 @@ class JobRecord:
     """The campaign that submitted the job (None in records older than this field)."""
     seq: int = 0
     """Submission order on the folder (0 in records older than this field)."""
+    rebuild: dict[str, Any] | None = None
+    """For a new cell of a lost one: ``{"replaces", "reason", "attempt"}`` (on its ticket)."""
 
     def evaluation_result(self) -> EvaluationResult | None:
         """Return the stored result, or None before any."""

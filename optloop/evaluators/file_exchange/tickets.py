@@ -48,6 +48,7 @@ class Outbox:
             design=record.design,
             fidelity=record.fidelity,
             options=self.options,
+            rebuild=record.rebuild,
         )
 
     def write_ticket(self, record: JobRecord) -> None:
