@@ -18,8 +18,10 @@ import contextlib
 import dataclasses
 import json
 import logging
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -349,6 +351,82 @@ class FileExchangeEvaluator:
                 if record is not None:
                     self._check_stale(record, report)
         return report
+
+    def lab_status(self) -> dict[str, Any]:
+        """Return what a lab manager reads: tickets out, cells running, files waiting, losses.
+
+        Ingests the inbox first (as :meth:`scan`). Times are UTC; a live job goes stale (is
+        declared lost) ``stale_after_h`` after its last news.
+
+        Returns:
+            JSON-ready ``{"evaluator", "channels", "channel_use", "running", "waiting",
+            "files_waiting", "quarantined", "lost", "rebuilt", "faults",
+            "time_to_results"}``.
+        """
+        self.scan()
+        limit_s = self.options.stale_after_h * 3600.0
+        running: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
+        lost: list[dict[str, Any]] = []
+        rebuilt: list[dict[str, Any]] = []
+        faults: list[dict[str, Any]] = []
+        hours: list[float] = []
+        for job_id in self.store.job_ids():
+            record = load_record(self.store, job_id)
+            if record is None or record.campaign not in (None, self.context.campaign):
+                continue
+            result = record.evaluation_result()
+            if record.rebuild is not None:
+                rebuilt.append({"trial_id": record.trial_id, **record.rebuild})
+            if not record.state.is_terminal:
+                entry: dict[str, Any] = {
+                    "job_id": job_id,
+                    "trial_id": record.trial_id,
+                    "cycles_done": record.cycles_done,
+                    "planned_cycles": self.options.protocol.cycles_for(record.fidelity),
+                    "last_news_utc": utc(record.last_news_at),
+                    "goes_stale_utc": utc(record.last_news_at + limit_s),
+                }
+                if record.state is JobState.RUNNING:
+                    entry["metrics_so_far"] = dict(result.metrics) if result is not None else {}
+                    running.append(entry)
+                else:
+                    waiting.append(entry)
+            elif record.state is JobState.LOST:
+                lost.append({"trial_id": record.trial_id,
+                             "reason": result.reason if result is not None else record.message})
+            elif record.state is JobState.FAILED and result is not None and (
+                (result.reason or "").startswith("lab reported")
+            ):
+                faults.append({"trial_id": record.trial_id, "reason": result.reason})
+            elif record.state is JobState.SUCCEEDED:
+                finals = [a for a in record.accepted if a.get("final")]
+                if finals:
+                    done = datetime.fromisoformat(str(finals[0]["time"])).timestamp()
+                    hours.append((done - record.submitted_at) / 3600.0)
+        inbox = self.folders.inbox
+        files = sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
+        notices = self.notices()
+        channels = self.options.channels
+        out_now = len(running) + len(waiting)
+        return {
+            "evaluator": self.name,
+            "channels": channels,
+            "channel_use": {"tickets_out": out_now, "free": max(0, channels - out_now),
+                            "utilisation": min(1.0, out_now / channels)},
+            "running": running,
+            "waiting": waiting,
+            "files_waiting": files,
+            "quarantined": {"count": len(notices), "latest": notices[-5:]},
+            "lost": lost,
+            "rebuilt": rebuilt,
+            "faults": faults,
+            "time_to_results": {
+                "n": len(hours),
+                **({"median_h": statistics.median(hours), "max_h": max(hours)} if hours else {}),
+                "unit": "hours from ticket to final file",
+            },
+        }
 
     def notices(self) -> list[dict[str, Any]]:
         """Return the quarantine log: one dict per file (time, file, trial_id, reason)."""
