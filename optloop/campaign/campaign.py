@@ -848,7 +848,13 @@ class Campaign:
     # --- reporting --------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Return trials by state, the Pareto set (or best design) and the hypervolume history."""
+        """Return trials by state, the Pareto set (or best design) and the hypervolume history.
+
+        Also every completed trial, running trials, lost cells (trials with a rebuilt or
+        abandoned cell), time to results, and ``lab``: the evaluator's ``lab_status()`` when it
+        has one (channel use, faults, cells running and waiting, files waiting); see
+        :meth:`_lab_view`.
+        """
         c = self.config
         trials = self.store.trials()
         front = pareto_trials(trials, c.objectives, c.outcome_constraints)
