@@ -58,6 +58,11 @@ def test_simulated_cycler_lab_status_counts_what_happened(tmp_path: Path) -> Non
     expect = sorted([ga["end_day"] - submitted[a], gb["end_day"] - submitted[b]])
     assert ttr["n"] == 2 and ttr["max_days"] == pytest.approx(expect[1], rel=1e-9)
     assert ttr["median_days"] == pytest.approx(sum(expect) / 2, rel=1e-9)
+    # Built at once (no lead time, a synthetic cell model): b waits for a's channel only.
+    queue = st["time_to_results"]["built_to_start"]
+    assert queue["max_days"] == pytest.approx(ga["end_day"] - submitted[b], rel=1e-9)
+    assert st["time_to_results"]["order_to_start"]["max_days"] == pytest.approx(
+        queue["max_days"], rel=1e-9)
     assert st["faults"] == []
 
 

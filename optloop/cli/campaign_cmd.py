@@ -388,10 +388,13 @@ def _print_lab(st: dict[str, Any]) -> None:
     head = ttr_lab.get("order_to_result", ttr_lab)
     if head.get("n"):
         if "median_days" in head:
-            wait = ttr_lab.get("order_to_channel", {})
+            start = ttr_lab.get("order_to_start", {})
+            queue = ttr_lab.get("built_to_start", {})
             extra = (
-                f"; waiting for a channel: median {fmt(wait['median_days'], 3)} days"
-                if wait.get("n") else ""
+                f"; order to cycling start median {fmt(start['median_days'], 3)} days, of "
+                f"which waiting for a free channel once built median "
+                f"{fmt(queue['median_days'], 3)} days"
+                if start.get("n") and queue.get("n") else ""
             )
             click.echo(
                 f"  time to results: median {fmt(head['median_days'], 3)} days, max "
