@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -233,7 +234,8 @@ class FileExchangeEvaluator:
                 lost.append(rec)
         if not lost:
             return None
-        family = [r for r in lost if trial_id.startswith(r.trial_id.split("-r")[0])]
+        base = re.sub(r"-r\d+$", "", trial_id)
+        family = [r for r in lost if re.sub(r"-r\d+$", "", r.trial_id) == base]
         pool = family or lost
         last = max(pool, key=lambda r: (r.seq, r.submitted_at))
         result = last.evaluation_result()
