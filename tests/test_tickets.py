@@ -294,3 +294,12 @@ def test_bad_lab_rules_are_refused_at_load(rule: dict[str, Any], expected: str) 
     with pytest.raises(ConfigError) as info:
         config_from_dict(raw)
     assert expected in str(info.value) and "space.lab_rules.0" in str(info.value)
+
+
+def test_rule_quantities_name_every_derived_property() -> None:
+    from dataclasses import fields
+
+    from optloop.config.models import DERIVED_QUANTITIES
+    from optloop.space import DerivedProperties
+
+    assert set(DERIVED_QUANTITIES) == {f.name for f in fields(DerivedProperties)} - {"alloy"}

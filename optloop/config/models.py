@@ -8,6 +8,7 @@ default. Bounds are written ``[low, high]`` (or a single number for a fixed valu
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from optloop.objectives import METRICS
 from optloop.vocabulary import METHODS, POSITIVE_ELECTRODES, PROCESS_CONDITIONS, Method, Structure
 
 __all__ = [
+    "DERIVED_QUANTITIES",
     "EarlyStoppingConfig",
     "AlloyLayerSpace",
     "Bounds",
@@ -44,6 +46,7 @@ __all__ = [
     "OutcomeConstraint",
     "StoreConfig",
     "TrackingConfig",
+    "rule_quantity_names",
 ]
 
 
@@ -296,6 +299,56 @@ class CellSpace(_Strict):
         return self
 
 
+#: Derived properties of a design a lab rule may bound (the scalar fields of
+#: :class:`optloop.space.DerivedProperties`; a test keeps the two lists equal).
+DERIVED_QUANTITIES: tuple[str, ...] = (
+    "film_relative_density",
+    "alloy_areal_capacity_mAh_cm2",
+    "carbon_areal_capacity_mAh_cm2",
+    "negative_areal_capacity_mAh_cm2",
+    "irreversible_loss_mAh_cm2",
+    "lithium_areal_capacity_mAh_cm2",
+    "lithium_excess_mAh_cm2",
+    "positive_loading_mAh_cm2",
+    "positive_first_charge_mAh_cm2",
+    "plated_lithium_mAh_cm2",
+    "np_ratio",
+    "anode_thickness_um",
+    "swollen_thickness_um",
+    "anode_mass_mg_cm2",
+    "anode_specific_capacity_mAh_g",
+    "anode_volumetric_capacity_mAh_cm3",
+    "first_cycle_efficiency_max",
+    "first_cycle_efficiency_estimate",
+    "positive_cyclable_fraction",
+)
+_LAYER_NAMES = ("alloy_layer", "carbon_layer", "lithium_layer")
+
+
+@functools.cache
+def rule_quantity_names() -> frozenset[str]:
+    """Return the names a lab rule may bound: design fields (dotted) and derived properties."""
+    names = {
+        "alloy_layer.thickness_um",
+        "alloy_layer.oxygen_ratio",
+        "alloy_layer.structure",
+        "alloy_layer.method",
+        "carbon_layer.thickness_um",
+        "carbon_layer.porosity",
+        "lithium_layer.thickness_um",
+        "cell.positive_electrode",
+        "cell.np_ratio",
+        "cell.positive_loading_mAh_cm2",
+        *_LAYER_NAMES,
+        *DERIVED_QUANTITIES,
+    }
+    names |= {f"alloy_layer.composition.{s}" for s in (*ALLOYING_METALS, *NON_ALLOYING_METALS)}
+    names |= {
+        f"alloy_layer.conditions.{c}" for specs in PROCESS_CONDITIONS.values() for c in specs
+    }
+    return frozenset(names)
+
+
 class LabRule(_Strict):
     """A rule the lab states: what it can build, as bounds on one quantity of a design.
 
@@ -334,8 +387,6 @@ class LabRule(_Strict):
 
     @model_validator(mode="after")
     def _checked(self) -> LabRule:
-        from optloop.space.rules import rule_quantity_names  # late: space imports this module
-
         names = rule_quantity_names()
         if self.quantity not in names:
             close = sorted(n for n in names if self.quantity.split(".")[-1] in n)[:8]

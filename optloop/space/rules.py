@@ -10,16 +10,21 @@ rule is refused with every broken rule named; it is never silently repaired.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from optloop.config.models import Bounds, DesignSpaceConfig, LabRule, LayerMode
+from optloop.config.models import (
+    DERIVED_QUANTITIES,
+    Bounds,
+    DesignSpaceConfig,
+    LabRule,
+    LayerMode,
+    rule_quantity_names,
+)
 from optloop.materials.claim_metals import ALLOYING_METALS, NON_ALLOYING_METALS
-from optloop.space.derived import MAX_PLATED_FRACTION, DerivedProperties, derive
+from optloop.space.derived import MAX_PLATED_FRACTION, derive
 from optloop.space.design import AlloyLayer, Design
-from optloop.vocabulary import PROCESS_CONDITIONS
 
 __all__ = [
     "CVD_ELEMENTS",
@@ -320,30 +325,6 @@ def _cell_in_space(d: Design, space: DesignSpaceConfig) -> list[str]:
 _LAYERS = ("alloy_layer", "carbon_layer", "lithium_layer")
 
 
-@functools.cache
-def rule_quantity_names() -> frozenset[str]:
-    """Return the names a lab rule may bound: design fields (dotted) and derived properties."""
-    names = {
-        "alloy_layer.thickness_um",
-        "alloy_layer.oxygen_ratio",
-        "alloy_layer.structure",
-        "alloy_layer.method",
-        "carbon_layer.thickness_um",
-        "carbon_layer.porosity",
-        "lithium_layer.thickness_um",
-        "cell.positive_electrode",
-        "cell.np_ratio",
-        "cell.positive_loading_mAh_cm2",
-        *_LAYERS,
-    }
-    names |= {f"alloy_layer.composition.{s}" for s in (*ALLOYING_METALS, *NON_ALLOYING_METALS)}
-    names |= {
-        f"alloy_layer.conditions.{c}" for specs in PROCESS_CONDITIONS.values() for c in specs
-    }
-    names |= {f.name for f in fields(DerivedProperties) if f.name != "alloy"}
-    return frozenset(names)
-
-
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
@@ -368,9 +349,8 @@ def design_quantities(design: Design) -> dict[str, Any]:
         for s in (*ALLOYING_METALS, *NON_ALLOYING_METALS):
             out.setdefault(f"alloy_layer.composition.{s}", 0.0)
     derived = derive(design)
-    for f in fields(DerivedProperties):
-        if f.name != "alloy":
-            out[f.name] = getattr(derived, f.name)
+    for name in DERIVED_QUANTITIES:
+        out[name] = getattr(derived, name)
     return out
 
 
