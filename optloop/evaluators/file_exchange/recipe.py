@@ -175,6 +175,8 @@ def _sources(
                 "calibration (standard_build.deposition.sputter_rate_nm_s_per_W_cm2), the "
                 "busiest target at the design's power density"
             )
+        elif len(ordered) == 1:
+            notes.append(f"one {ordered[0]} target at the design's power density")
         else:
             main = max(ordered, key=lambda s: eq[s])
             missing = [s for s in ordered if s not in rates]
