@@ -303,3 +303,26 @@ def test_rule_quantities_name_every_derived_property() -> None:
     from optloop.space import DerivedProperties
 
     assert set(DERIVED_QUANTITIES) == {f.name for f in fields(DerivedProperties)} - {"alloy"}
+
+
+def test_describe_and_check_name_the_lab_rules(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from optloop.cli import cli
+
+    cfg = str(ROOT / "configs" / "lab-rehearsal.yaml")
+    out = CliRunner().invoke(cli, ["space", "describe", cfg]).output
+    assert "  cathode_stock: positive_loading_mAh_cm2 >= 0.5 and <= 4 (the lab's NMC811" in out
+    # A thin film alone on an N/P 1.1 cell needs a 0.17 mAh/cm2 cathode: not in the stock.
+    low = {"alloy_layer": {"composition": {"Si": 0.8, "Cu": 0.2}, "oxygen_ratio": 0.0,
+                           "thickness_um": 0.3, "structure": "amorphous", "method": "sputtering",
+                           "conditions": {"substrate_temperature_C": 100,
+                                          "power_density_W_cm2": 3, "pressure_Pa": 0.5}},
+           "carbon_layer": None, "lithium_layer": None,
+           "cell": {"positive_electrode": "NMC811", "np_ratio": 1.1}}
+    path = tmp_path / "low.json"
+    path.write_text(json.dumps(low))
+    checked = CliRunner().invoke(cli, ["space", "check", cfg, str(path)])
+    assert checked.exit_code == 1
+    assert re.search(r"\[lab_rules\] cathode_stock: positive_loading_mAh_cm2 = 0\.17\d*; "
+                     r"limit >= 0\.5 \(the lab's NMC811", checked.output)
