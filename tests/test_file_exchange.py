@@ -513,7 +513,7 @@ def test_resubmitting_from_a_fresh_instance_writes_nothing(
 def test_ticket_carries_what_the_lab_needs(ev: FileExchangeEvaluator, root: Path) -> None:
     ev.submit(KNOWN, trial_id="trial-0001")
     ticket = json.loads((root / "outbox" / "trial-0001.ticket.json").read_text())
-    assert ticket["format_version"] == 1 and ticket["job_id"] == "fx-trial-0001"
+    assert ticket["format_version"] == 2 and ticket["job_id"] == "fx-trial-0001"
     assert ticket["design"] == KNOWN and ticket["created_utc"].endswith("+00:00")
     assert ticket["send_back"]["required_metadata"].keys() == {"trial_id", "cell_id", "final"}
     assert "positive current charges" in ticket["send_back"]["sign_convention"]
@@ -537,7 +537,7 @@ def test_recipe_units_on_a_known_design() -> None:
     assert sum(composition_wt_percent({"Sn": 0.5, "Cu": 0.5}, 2.0).values()) == pytest.approx(100)
     assert film["thickness_nm"] == 500.0 and film["thickness_um"] == 0.5
     units = {c["name"]: c["unit"] for c in film["deposition"]["conditions"]}
-    assert units == {"substrate_temperature_C": "degC", "power_density_W_cm2": "W/cm^2",
+    assert units == {"substrate_temperature_C": "°C", "power_density_W_cm2": "W/cm²",
                      "pressure_Pa": "Pa"}
     assert carbon["thickness_um"] == 40.0 and carbon["porosity_percent"] == 35.0
     # Graphite 2.26 g/cm3 at 65 % solid over 40 um: ~5.9 mg/cm2 (density from pymatgen, 2 %).

@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,6 +113,20 @@ class Told:
     failed: str | None = None
 
 
+
+def _short_design(d: Design) -> str:
+    """Return a design in one line: film, graphite, lithium layer, cell."""
+    parts = []
+    a = d.alloy_layer
+    if a is not None:
+        parts.append(f"{a.formula} {a.thickness_um:.3g} um {a.structure[:5]} {a.method}")
+    if d.carbon_layer is not None:
+        parts.append(f"graphite {d.carbon_layer.thickness_um:.3g} um")
+    if d.lithium_layer is not None:
+        parts.append(f"Li {d.lithium_layer.thickness_um:.3g} um")
+    parts.append(d.cell.positive_electrode)
+    return " | ".join(parts)
+
 class Campaign:
     """A closed-loop campaign over one store.
 
@@ -160,7 +175,10 @@ class Campaign:
     def _space_hash(self) -> str:
         c = self.config
         key = {
-            "space": c.space.model_dump(mode="json"),
+            # Without lab rules the hash is what it was before they existed (stores resume).
+            "space": c.space.model_dump(
+                mode="json", exclude=None if c.space.lab_rules else {"lab_rules"}
+            ),
             "objectives": [o.model_dump(mode="json") for o in c.objectives],
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
@@ -854,7 +872,13 @@ class Campaign:
     # --- reporting --------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Return trials by state, the Pareto set (or best design) and the hypervolume history."""
+        """Return trials by state, the Pareto set (or best design) and the hypervolume history.
+
+        Also every completed trial, running trials, lost cells (trials with a rebuilt or
+        abandoned cell), time to results, and ``lab``: the evaluator's ``lab_status()`` when it
+        has one (channel use, faults, cells running and waiting, files waiting); see
+        :meth:`_lab_view`.
+        """
         c = self.config
         trials = self.store.trials()
         front = pareto_trials(trials, c.objectives, c.outcome_constraints)
@@ -890,7 +914,80 @@ class Campaign:
                 if t.status is TrialStatus.ABANDONED
             ],
             "evaluator_notices": self._notices(),
+            **self._lab_view(trials),
         }
+
+    def _lab_view(self, trials: list[Trial]) -> dict[str, Any]:
+        """Return what a lab manager reads: every completed trial, running and lost cells.
+
+        ``lab`` is the evaluator's own ``lab_status()`` (channel use, faults, cells running
+        with their cycles and metrics so far, files waiting, time to results) when it has one
+        (the simulated cycler and the file exchange do); None otherwise.
+        """
+        shown = [o.name for o in self.config.objectives] + [
+            k.metric for k in self.config.outcome_constraints
+        ]
+
+        def hours(t: Trial) -> float | None:
+            if t.started_at is None or t.finished_at is None:
+                return None
+            return (t.finished_at - t.started_at) / 3600.0
+
+        completed = [
+            {
+                "trial": t.id,
+                "job_id": t.job_id,
+                "design": _short_design(t.design),
+                "outcomes": {m: t.outcomes.get(m) for m in dict.fromkeys(shown)},
+                "censored": {m: bool(t.censored.get(m)) for m in shown if m in t.outcomes},
+                "hours_to_result": hours(t),
+                "early_stopped": bool(t.metadata.get("early_stopped")),
+            }
+            for t in trials
+            if t.status is TrialStatus.COMPLETED
+        ]
+        running = [
+            {"trial": t.id, "job_id": t.job_id, "attempts": t.attempts}
+            for t in trials
+            if t.status is TrialStatus.RUNNING
+        ]
+        lost = [
+            {
+                "trial": t.id,
+                "status": t.status.value,
+                "lost_cells": int(t.metadata.get("lost_attempts", 0)),
+                "reasons": list(t.metadata.get("lost_reasons", [])),
+                "current_job": t.job_id,
+            }
+            for t in trials
+            if int(t.metadata.get("lost_attempts", 0)) > 0
+        ]
+        waits = sorted(h for t in trials if t.status is TrialStatus.COMPLETED
+                       if (h := hours(t)) is not None)
+        lab: dict[str, Any] | None = None
+        probe = getattr(self._evaluator_or_none(), "lab_status", None)
+        if callable(probe):
+            try:
+                lab = dict(probe())
+            except OptloopError as exc:
+                lab = {"error": f"evaluator unavailable: {exc}"}
+        return {
+            "completed": completed,
+            "running": running,
+            "lost_cells": lost,
+            "time_to_results_h": {
+                "n": len(waits),
+                **({"median": statistics.median(waits), "max": waits[-1]} if waits else {}),
+            },
+            "lab": lab,
+        }
+
+    def _evaluator_or_none(self) -> Evaluator | None:
+        """Return the evaluator, or None when it cannot be built (status still answers)."""
+        try:
+            return self.evaluator
+        except OptloopError:
+            return None
 
     def _notices(self) -> list[dict[str, Any]]:
         """Return the evaluator's notices (e.g. quarantined lab files), if it keeps any."""

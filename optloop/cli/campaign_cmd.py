@@ -340,11 +340,138 @@ def _print_front(st: dict[str, Any]) -> None:
     click.echo(table(["trial", "alloy", "t_um", "struct", "method", *names], rows))
 
 
+def _trial_of_job(st: dict[str, Any]) -> dict[str, int]:
+    jobs = {}
+    for key in ("running", "completed"):
+        for t in st.get(key, []):
+            if t.get("job_id"):
+                jobs[t["job_id"]] = t["trial"]
+    return jobs
+
+
+def _print_lab(st: dict[str, Any]) -> None:
+    """Print the lab's side: channels, running and waiting cells, losses, time to results."""
+    lab = st.get("lab")
+    ttr = st.get("time_to_results_h") or {}
+    if ttr.get("n"):
+        click.echo(
+            f"time to results (wall clock, submission to record): median "
+            f"{fmt(ttr['median'], 3)} h, max {fmt(ttr['max'], 3)} h over {ttr['n']} trials"
+        )
+    if lab is None:
+        return
+    if "error" in lab:
+        click.echo(f"\nlab: {lab['error']}")
+        return
+    jobs = _trial_of_job(st)
+    use = lab.get("channel_use", {})
+    click.echo(f"\nlab ({lab['evaluator']}): {lab['channels']} channels")
+    if "busy_channel_days" in use:
+        click.echo(
+            f"  channel use: {fmt(use['busy_channel_days'], 4)} busy channel-days over "
+            f"{fmt(use['span_days'], 4)} days ({100 * use['utilisation']:.0f} % of "
+            f"{lab['channels']} channels), {fmt(use['down_channel_days'], 3)} channel-days down"
+        )
+    else:
+        click.echo(
+            f"  channel use: {use.get('tickets_out', 0)} tickets out, {use.get('free', 0)} "
+            f"channels free ({100 * use.get('utilisation', 0.0):.0f} %)"
+        )
+    faults = lab.get("faults", [])
+    if faults:
+        click.echo(f"  faults: {len(faults)}: " + "; ".join(
+            f"channel {f['channel']} day {f['day']:.1f}" if "channel" in f
+            else f"{f['trial_id']}: {f['reason']}" for f in faults))
+    else:
+        click.echo("  faults: none")
+    ttr_lab = lab.get("time_to_results", {})
+    head = ttr_lab.get("order_to_result", ttr_lab)
+    if head.get("n"):
+        if "median_days" in head:
+            start = ttr_lab.get("order_to_start", {})
+            queue = ttr_lab.get("built_to_start", {})
+            extra = (
+                f"; order to cycling start median {fmt(start['median_days'], 3)} days, of "
+                f"which waiting for a free channel once built median "
+                f"{fmt(queue['median_days'], 3)} days"
+                if start.get("n") and queue.get("n") else ""
+            )
+            click.echo(
+                f"  time to results: median {fmt(head['median_days'], 3)} days, max "
+                f"{fmt(head['max_days'], 3)} days from order to result over {head['n']} "
+                f"cells ({ttr_lab['unit']}){extra}"
+            )
+        else:
+            click.echo(
+                f"  time to results: median {fmt(head['median_h'], 3)} h, max "
+                f"{fmt(head['max_h'], 3)} h over {head['n']} cells ({head['unit']})"
+            )
+    running = lab.get("running", [])
+    if running:
+        click.echo(f"\nrunning cells ({len(running)}):")
+        rows = []
+        for r in running:
+            m = r.get("metrics_so_far") or {}
+            rows.append([
+                jobs.get(r["job_id"], "-"), r["trial_id"], r.get("channel", "-"),
+                f"{r.get('cycles_done') or 0}/{r['planned_cycles']}",
+                ", ".join(f"{k} {fmt(v, 3)}" for k, v in sorted(m.items())
+                          if k in ("cycle_life", "capacity_retention",
+                                   "areal_capacity_mAh_cm2")) or "-",
+                r.get("goes_stale_utc", r.get("goes_stale", "-")),
+            ])
+        click.echo(table(["trial", "cell", "channel", "cycles", "metrics so far",
+                          "goes stale"], rows))
+    waiting = lab.get("waiting", [])
+    if waiting:
+        click.echo(f"\nwaiting cells ({len(waiting)}):")
+        for w in waiting:
+            what = w.get("message") or f"ticket out; goes stale {w.get('goes_stale_utc')}"
+            click.echo(f"  {w['trial_id']}: {what}")
+    if "files_waiting" in lab:
+        q = lab["quarantined"]
+        click.echo(
+            f"\nfiles waiting in inbox/: {len(lab['files_waiting'])}"
+            + (f" ({', '.join(lab['files_waiting'][:10])})" if lab["files_waiting"] else "")
+            + f"; quarantined: {q['count']}"
+        )
+    lost = st.get("lost_cells", [])
+    if lost or lab.get("lost"):
+        n_cells = sum(x["lost_cells"] for x in lost)
+        click.echo(f"\nlost cells: {n_cells} in {len(lost)} trial(s)")
+        for x in lost:
+            fate = "rebuilt" if x["status"] != "abandoned" else "abandoned"
+            click.echo(
+                f"  trial {x['trial']}: {x['lost_cells']} lost ({'; '.join(x['reasons'])}); "
+                f"{fate}, now {x['status']}"
+            )
+
+
+def _print_completed(st: dict[str, Any]) -> None:
+    done = st.get("completed", [])
+    if not done:
+        return
+    names = st["shown_metrics"]
+    click.echo(f"\ncompleted trials ({len(done)}; + = censored lower bound):")
+    rows = [
+        [t["trial"], t["design"]]
+        + [f"{fmt(t['outcomes'].get(n))}{'+' if t['censored'].get(n) else ''}" for n in names]
+        for t in done
+    ]
+    click.echo(table(["trial", "design", *names], rows))
+
+
 @click.command()
 @config_arg
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status(config: Path, as_json: bool) -> None:
-    """Show trials by state, the Pareto set (or best design) and the hypervolume history."""
+    """Show the campaign for the people who run it and the lab that builds its cells.
+
+    Trials by state; with a lab evaluator (the simulated cycler, the file exchange): channel
+    use, faults, cells running with their cycles and metrics so far and when each goes
+    stale, cells and files waiting, quarantined files, lost and rebuilt cells, time to
+    results; every completed trial; the Pareto set and the hypervolume history.
+    """
     with _open(config) as camp:
         st = camp.status()
     if as_json:
@@ -353,6 +480,8 @@ def status(config: Path, as_json: bool) -> None:
     click.echo(f"campaign {st['campaign']!r} ({st['store']}), budget {st['budget']}")
     click.echo("trials: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
     click.echo(f"hypervolume: {fmt(st['hypervolume'])}")
+    _print_lab(st)
+    _print_completed(st)
     _print_front(st)
     if st["iterations"]:
         click.echo("\niterations:")

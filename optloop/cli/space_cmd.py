@@ -117,6 +117,18 @@ def describe(config: Path) -> None:
             [[r.name, r.kind, r.description] for r in sp.rules],
         )
     )
+    if cfg.space.lab_rules:
+        click.echo("\nLab rules (space.lab_rules):")
+        for r in cfg.space.lab_rules:
+            bounds = []
+            if r.min is not None:
+                bounds.append(f">= {r.min:g}")
+            if r.max is not None:
+                bounds.append(f"<= {r.max:g}")
+            if r.one_of is not None:
+                bounds.append(f"one of {list(r.one_of)}")
+            when = f" when {r.when}" if r.when else ""
+            click.echo(f"  {r.name}: {r.quantity} {' and '.join(bounds)}{when} ({r.reason})")
     click.echo("\nClaims a design can practise:")
     click.echo(table(["claim", "meaning"], [[k, v] for k, v in CLAIM_TITLES.items()]))
 

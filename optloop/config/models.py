@@ -8,6 +8,7 @@ default. Bounds are written ``[low, high]`` (or a single number for a fixed valu
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from optloop.objectives import METRICS
 from optloop.vocabulary import METHODS, POSITIVE_ELECTRODES, PROCESS_CONDITIONS, Method, Structure
 
 __all__ = [
+    "DERIVED_QUANTITIES",
     "EarlyStoppingConfig",
     "AlloyLayerSpace",
     "Bounds",
@@ -36,6 +38,7 @@ __all__ = [
     "DesignSpaceConfig",
     "EvaluatorConfig",
     "ExecutorConfig",
+    "LabRule",
     "LayerMode",
     "LithiumLayerSpace",
     "Objective",
@@ -43,6 +46,7 @@ __all__ = [
     "OutcomeConstraint",
     "StoreConfig",
     "TrackingConfig",
+    "rule_quantity_names",
 ]
 
 
@@ -295,6 +299,117 @@ class CellSpace(_Strict):
         return self
 
 
+#: Derived properties of a design a lab rule may bound (the scalar fields of
+#: :class:`optloop.space.DerivedProperties`; a test keeps the two lists equal).
+DERIVED_QUANTITIES: tuple[str, ...] = (
+    "film_relative_density",
+    "alloy_areal_capacity_mAh_cm2",
+    "carbon_areal_capacity_mAh_cm2",
+    "negative_areal_capacity_mAh_cm2",
+    "irreversible_loss_mAh_cm2",
+    "lithium_areal_capacity_mAh_cm2",
+    "lithium_excess_mAh_cm2",
+    "positive_loading_mAh_cm2",
+    "positive_first_charge_mAh_cm2",
+    "plated_lithium_mAh_cm2",
+    "np_ratio",
+    "anode_thickness_um",
+    "swollen_thickness_um",
+    "anode_mass_mg_cm2",
+    "anode_specific_capacity_mAh_g",
+    "anode_volumetric_capacity_mAh_cm3",
+    "first_cycle_efficiency_max",
+    "first_cycle_efficiency_estimate",
+    "positive_cyclable_fraction",
+)
+_LAYER_NAMES = ("alloy_layer", "carbon_layer", "lithium_layer")
+
+
+@functools.cache
+def rule_quantity_names() -> frozenset[str]:
+    """Return the names a lab rule may bound: design fields (dotted) and derived properties."""
+    names = {
+        "alloy_layer.thickness_um",
+        "alloy_layer.oxygen_ratio",
+        "alloy_layer.structure",
+        "alloy_layer.method",
+        "carbon_layer.thickness_um",
+        "carbon_layer.porosity",
+        "lithium_layer.thickness_um",
+        "cell.positive_electrode",
+        "cell.np_ratio",
+        "cell.positive_loading_mAh_cm2",
+        *_LAYER_NAMES,
+        *DERIVED_QUANTITIES,
+    }
+    names |= {f"alloy_layer.composition.{s}" for s in (*ALLOYING_METALS, *NON_ALLOYING_METALS)}
+    names |= {
+        f"alloy_layer.conditions.{c}" for specs in PROCESS_CONDITIONS.values() for c in specs
+    }
+    return frozenset(names)
+
+
+class LabRule(_Strict):
+    """A rule the lab states: what it can build, as bounds on one quantity of a design.
+
+    A lab rule joins the design space's feasibility rules (:mod:`optloop.space.rules`), so the
+    optimiser never proposes a design the lab would have to refuse, e.g. a cathode loading
+    outside the lab's stock. It is generic: ``quantity`` names a field of the design
+    (``alloy_layer.thickness_um``, ``alloy_layer.conditions.pressure_Pa``,
+    ``alloy_layer.composition.Si``, ``cell.positive_electrode``, ...) or one of its derived
+    properties (``positive_loading_mAh_cm2``, ``anode_thickness_um``, ...; see
+    :func:`optloop.space.derive`); the names are checked when the config is loaded.
+
+    Example (``space.lab_rules``)::
+
+        - name: cathode_stock
+          quantity: positive_loading_mAh_cm2
+          min: 0.5
+          max: 4.0
+          reason: the lab's NMC811 sheets span 0.5-4 mAh/cm2; other loadings need a custom coat
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    """Short name, shown in refusals as ``[lab_rules] <name>: ...``."""
+    quantity: str
+    """The design field or derived property the rule bounds."""
+    min: float | None = None
+    """Smallest allowed value (in the quantity's unit, carried by its name)."""
+    max: float | None = None
+    """Largest allowed value."""
+    one_of: list[str | float] | None = None
+    """Allowed values (e.g. positive electrodes in stock, deposition methods the lab has)."""
+    when: dict[str, str | float | list[str | float]] = Field(default_factory=dict)
+    """Apply only to designs whose fields have these values (a list: any of them); a layer
+    name with ``present`` / ``absent``, e.g. ``{alloy_layer.method: sputtering}``."""
+    reason: str = Field(min_length=1)
+    """Why the lab cannot build beyond it (printed in every refusal)."""
+
+    @model_validator(mode="after")
+    def _checked(self) -> LabRule:
+        names = rule_quantity_names()
+        if self.quantity not in names:
+            close = sorted(n for n in names if self.quantity.split(".")[-1] in n)[:8]
+            raise ValueError(
+                f"quantity={self.quantity!r} is not a design field or derived property; "
+                f"allowed: e.g. {close or sorted(names)[:12]}"
+            )
+        for key in self.when:
+            if key not in names:
+                raise ValueError(
+                    f"when: {key!r} is not a design field or derived property"
+                )
+        if self.min is None and self.max is None and self.one_of is None:
+            raise ValueError(
+                f"lab rule {self.name!r} bounds nothing; give min, max or one_of"
+            )
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min={self.min:g} exceeds max={self.max:g}; limit: min <= max")
+        if self.one_of is not None and not self.one_of:
+            raise ValueError("one_of is empty; give at least one allowed value")
+        return self
+
+
 class DesignSpaceConfig(_Strict):
     """The anode designs a campaign may explore."""
 
@@ -302,6 +417,18 @@ class DesignSpaceConfig(_Strict):
     carbon_layer: CarbonLayerSpace = CarbonLayerSpace()
     lithium_layer: LithiumLayerSpace = LithiumLayerSpace()
     cell: CellSpace = CellSpace(np_ratio=Bounds(low=1.1, high=1.1))
+    lab_rules: list[LabRule] = Field(default_factory=list)
+    """What the lab that builds the cells can make (cathode stock, film thickness per run,
+    methods it has); feasibility rules like the physical ones."""
+
+    @field_validator("lab_rules")
+    @classmethod
+    def _distinct_rules(cls, v: list[LabRule]) -> list[LabRule]:
+        names = [r.name for r in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"lab rule name(s) {dup} used more than once")
+        return v
 
 
 class Objective(_Strict):

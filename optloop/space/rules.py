@@ -1,8 +1,10 @@
 """Feasibility rules: what can be made, and what the campaign allows.
 
-Two kinds of rule are in force. *Physical* rules say what deposition and cell balance allow
+Three kinds of rule are in force. *Physical* rules say what deposition and cell balance allow
 whatever the config (alloy-anode-physics.md §5, §6, §9); *space* rules say what this
-campaign's config admits (elements, counts, bounds, layer modes). A design that breaks any
+campaign's config admits (elements, counts, bounds, layer modes); *lab* rules say what the
+lab that builds the cells can make (``space.lab_rules``: bounds on any design field or
+derived property, stated in the config). A design that breaks any
 rule is refused with every broken rule named; it is never silently repaired.
 """
 
@@ -10,8 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from optloop.config.models import Bounds, DesignSpaceConfig, LayerMode
+from optloop.config.models import (
+    DERIVED_QUANTITIES,
+    Bounds,
+    DesignSpaceConfig,
+    LabRule,
+    LayerMode,
+    rule_quantity_names,
+)
+from optloop.materials.claim_metals import ALLOYING_METALS, NON_ALLOYING_METALS
 from optloop.space.derived import MAX_PLATED_FRACTION, derive
 from optloop.space.design import AlloyLayer, Design
 
@@ -24,6 +35,9 @@ __all__ = [
     "Rule",
     "Violation",
     "check_design",
+    "design_quantities",
+    "lab_rule_violation",
+    "rule_quantity_names",
 ]
 
 #: Metals whose reduction potential lies far below hydrogen evolution: no aqueous plating.
@@ -308,6 +322,81 @@ def _cell_in_space(d: Design, space: DesignSpaceConfig) -> list[str]:
     return out
 
 
+_LAYERS = ("alloy_layer", "carbon_layer", "lithium_layer")
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def design_quantities(design: Design) -> dict[str, Any]:
+    """Return every quantity a lab rule may name, for one design.
+
+    Design fields are dotted (``alloy_layer.conditions.pressure_Pa``); an element the film
+    lacks has fraction 0; a field of an absent layer is missing (rules on it do not apply).
+    Layer names map to ``"present"`` / ``"absent"``. Derived properties are added by name.
+    """
+    out: dict[str, Any] = {}
+    data = design.to_dict()
+    for layer in _LAYERS:
+        out[layer] = "absent" if data.get(layer) is None else "present"
+    _flatten("", {k: v for k, v in data.items() if v is not None}, out)
+    if design.alloy_layer is not None:
+        for s in (*ALLOYING_METALS, *NON_ALLOYING_METALS):
+            out.setdefault(f"alloy_layer.composition.{s}", 0.0)
+    derived = derive(design)
+    for name in DERIVED_QUANTITIES:
+        out[name] = getattr(derived, name)
+    return out
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    options = wanted if isinstance(wanted, list) else [wanted]
+    for w in options:
+        if isinstance(w, str) or isinstance(value, str):
+            if str(value) == str(w):
+                return True
+        elif isinstance(value, int | float) and abs(float(value) - float(w)) <= 1e-9 * max(
+            1.0, abs(float(w))
+        ):
+            return True
+    return False
+
+
+def lab_rule_violation(rule: LabRule, q: dict[str, Any]) -> str | None:
+    """Return why a design (its :func:`design_quantities`) breaks a lab rule, or None."""
+    for key, wanted in rule.when.items():
+        if key not in q or not _matches(q[key], wanted):
+            return None
+    if rule.quantity not in q or q[rule.quantity] is None:
+        return None  # the layer or field is absent: nothing to build, nothing to refuse
+    value = q[rule.quantity]
+    shown = f"{value:.4g}" if isinstance(value, float) else repr(value)
+    if rule.one_of is not None and not _matches(value, list(rule.one_of)):
+        return (
+            f"{rule.name}: {rule.quantity} = {shown}; allowed: {list(rule.one_of)} "
+            f"({rule.reason})"
+        )
+    if isinstance(value, int | float):
+        v = float(value)
+        if rule.min is not None and v < rule.min - 1e-9 * max(1.0, abs(rule.min)):
+            return f"{rule.name}: {rule.quantity} = {shown}; limit >= {rule.min:g} ({rule.reason})"
+        if rule.max is not None and v > rule.max + 1e-9 * max(1.0, abs(rule.max)):
+            return f"{rule.name}: {rule.quantity} = {shown}; limit <= {rule.max:g} ({rule.reason})"
+    return None
+
+
+def _lab(d: Design, space: DesignSpaceConfig) -> list[str]:
+    if not space.lab_rules:
+        return []
+    q = design_quantities(d)
+    return [m for r in space.lab_rules if (m := lab_rule_violation(r, q)) is not None]
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "plating_elements",
@@ -360,6 +449,12 @@ RULES: tuple[Rule, ...] = (
         "space",
         "positive electrode and balance (N/P or loading) within the config",
         _cell_in_space,
+    ),
+    Rule(
+        "lab_rules",
+        "lab",
+        "what the lab can build, as stated in the config (space.lab_rules)",
+        _lab,
     ),
 )
 

@@ -46,6 +46,7 @@ class _Campaign(Protocol):
     def config(self) -> CampaignConfig: ...
 
 
+
 def _fingerprint(store: CampaignStore) -> tuple[Any, ...]:
     return (*store.counts().values(), len(store.iterations()))
 
@@ -107,8 +108,18 @@ class MirrorCallback:
         """Do nothing: the next step mirrors the finished trial with the others."""
 
     def on_finish(self, campaign: _Campaign, progress: object) -> None:
-        """Finish the mirror in the caller's thread; the outcome is in ``last_report``."""
-        self.step(campaign.store, campaign.config, final=True)
+        """Finish the mirror in the caller's thread; the outcome is in ``last_report``.
+
+        After a good sync the campaign's status (lab view included) goes on the parent run
+        (``status/status.json`` and ``optloop.lab.*`` tags).
+        """
+        report = self.step(campaign.store, campaign.config, final=True)
+        log_status = getattr(self.mirror, "log_status", None)
+        status_of = getattr(campaign, "status", None)
+        if report is not None and report.ok and callable(log_status) and callable(status_of):
+            logged = log_status(status_of())
+            if not logged.ok:
+                log.warning("MLflow: the status summary was not logged: %s", logged.error)
 
     # --- the work ---------------------------------------------------------------------------
 

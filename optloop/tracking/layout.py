@@ -274,3 +274,41 @@ def iteration_metrics(
     if acq:
         out["acquisition.max_value"] = float(max(acq))
     return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def status_tags(status: Mapping[str, Any]) -> dict[str, str]:
+    """Return the parent run's summary tags of a campaign status (``Campaign.status()``).
+
+    ``optloop.lab.completed``, ``.running``, ``.lost_cells``, ``.rebuilt_trials``,
+    ``.abandoned``, and with a lab evaluator ``.busy_channel_days``, ``.utilisation``,
+    ``.faults``, ``.files_waiting``, ``.quarantined``, ``.median_days_to_result`` /
+    ``.median_hours_to_result``.
+    """
+    lost = list(status.get("lost_cells") or [])
+    tags = {
+        "optloop.lab.completed": str(len(status.get("completed") or [])),
+        "optloop.lab.running": str(len(status.get("running") or [])),
+        "optloop.lab.lost_cells": str(sum(int(x.get("lost_cells", 0)) for x in lost)),
+        "optloop.lab.rebuilt_trials": str(
+            sum(1 for x in lost if x.get("status") != "abandoned")
+        ),
+        "optloop.lab.abandoned": str(len(status.get("abandoned") or [])),
+    }
+    lab = status.get("lab") or {}
+    use = lab.get("channel_use") or {}
+    if "busy_channel_days" in use:
+        tags["optloop.lab.busy_channel_days"] = f"{use['busy_channel_days']:.4g}"
+    if "utilisation" in use:
+        tags["optloop.lab.utilisation"] = f"{use['utilisation']:.3f}"
+    if "faults" in lab:
+        tags["optloop.lab.faults"] = str(len(lab["faults"]))
+    if "files_waiting" in lab:
+        tags["optloop.lab.files_waiting"] = str(len(lab["files_waiting"]))
+        tags["optloop.lab.quarantined"] = str(lab["quarantined"]["count"])
+    ttr = lab.get("time_to_results") or {}
+    head = ttr.get("order_to_result", ttr)
+    if head.get("median_days") is not None:
+        tags["optloop.lab.median_days_to_result"] = f"{head['median_days']:.4g}"
+    if head.get("median_h") is not None:
+        tags["optloop.lab.median_hours_to_result"] = f"{head['median_h']:.4g}"
+    return tags

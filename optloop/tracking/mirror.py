@@ -19,8 +19,10 @@ comes back as a :class:`SyncReport` with the error instead of an exception.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from optloop.config.models import CampaignConfig, TrackingConfig
@@ -133,6 +135,33 @@ class MlflowMirror:
             report.ok = True
         except Exception as exc:  # noqa: BLE001 - tracking failures are reported, not raised
             self._state = None
+            report.error = f"{type(exc).__name__}: {str(exc).strip()[:800]}"
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def log_status(self, status: Mapping[str, Any]) -> SyncReport:
+        """Put the campaign's status (``Campaign.status()``) on the parent run.
+
+        Writes ``status/status.json`` (overwritten each time) and summary tags a lab manager
+        filters on: ``optloop.lab.*`` (completed trials, running and lost cells, channel use,
+        faults, time to results). Needs a parent run (call after :meth:`sync`); never raises.
+        """
+        report = SyncReport(tracking_uri=display_uri(self.uri))
+        t0 = time.perf_counter()
+        try:
+            if self._state is None:
+                raise RuntimeError("no parent run yet: sync first")
+            parent_id = self._state.parent_id
+            report.parent_run_id = parent_id
+            client = self.client()
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "status.json"
+                path.write_text(json.dumps(status, indent=2, default=str))
+                client.log_artifact(parent_id, str(path), "status")
+            report.artifacts_logged += 1
+            log_batch(client, parent_id, tags=layout.status_tags(status))
+            report.ok = True
+        except Exception as exc:  # noqa: BLE001 - tracking failures are reported, not raised
             report.error = f"{type(exc).__name__}: {str(exc).strip()[:800]}"
         report.seconds = time.perf_counter() - t0
         return report

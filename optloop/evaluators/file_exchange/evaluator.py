@@ -15,10 +15,14 @@ sentinel, a model), :mod:`.results` (metrics of accepted files), :mod:`.quaranti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
+import re
+import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -40,6 +44,7 @@ from optloop.evaluators.file_exchange.quarantine import (
     ScanReport,
     utc,
 )
+from optloop.evaluators.file_exchange.recipe import check_as_built
 from optloop.evaluators.file_exchange.results import Results, base_metadata
 from optloop.evaluators.file_exchange.state import JobRecord, load_record, save_record
 from optloop.evaluators.file_exchange.tickets import Outbox
@@ -176,6 +181,7 @@ class FileExchangeEvaluator:
                 while (lab_id := make_id(job_id, kind="T", salt=salt)) in taken:
                     salt += 1  # a hash collision on this folder: take the next id
                 return JobRecord(
+                    rebuild=self._rebuild_of(trial_id, canonical),
                     job_id=job_id,
                     trial_id=trial_id,
                     fidelity=fidelity,
@@ -213,6 +219,34 @@ class FileExchangeEvaluator:
                 return job_id
             self._write_ticket(record)
         return job_id
+
+    def _rebuild_of(self, trial_id: str, canonical: str) -> dict[str, Any] | None:
+        """Return what a new job replaces: the campaign's last lost cell of the same design.
+
+        A campaign rebuilds a lost cell under a new trial id (``...-r1``) with the same design;
+        the newest lost job of this campaign with that design is the one replaced (a job whose
+        trial id starts the new one is preferred, so two trials of one design stay apart).
+        """
+        lost: list[JobRecord] = []
+        for job_id in self.store.job_ids():
+            rec = load_record(self.store, job_id)
+            if (
+                rec is not None
+                and rec.state is JobState.LOST
+                and rec.design_json == canonical
+                and rec.campaign == self.context.campaign
+                and rec.trial_id != trial_id
+            ):
+                lost.append(rec)
+        if not lost:
+            return None
+        base = re.sub(r"-r\d+$", "", trial_id)
+        family = [r for r in lost if re.sub(r"-r\d+$", "", r.trial_id) == base]
+        pool = family or lost
+        last = max(pool, key=lambda r: (r.seq, r.submitted_at))
+        result = last.evaluation_result()
+        reason = (result.reason if result is not None else None) or last.message or "lost"
+        return {"replaces": last.trial_id, "reason": reason, "attempt": len(pool) + 1}
 
     def _write_ticket(self, record: JobRecord) -> None:
         self.outbox.write_ticket(record)
@@ -258,10 +292,33 @@ class FileExchangeEvaluator:
         record = self._refreshed(job_id)
         result = record.evaluation_result()
         if result is not None and (record.state.is_terminal or result.partial):
-            return result
+            return self._with_as_built(record, result)
         metadata = self._base_metadata(record)
         metadata["cycles_done"] = record.cycles_done or 0
         return EvaluationResult(state=record.state, partial=True, metadata=metadata)
+
+    def _with_as_built(self, record: JobRecord, result: EvaluationResult) -> EvaluationResult:
+        """Lift the lab's ``as_built`` values into the result, checked against the ticket.
+
+        The metadata gains ``as_built`` (the lab's values as sent), ``as_built_check`` (one
+        row per value: target, tolerance, within) and ``as_built_out_of_tolerance`` (keys).
+        """
+        lab = result.metadata.get("lab_metadata")
+        as_built = lab.get("as_built") if isinstance(lab, dict) else None
+        if as_built is None:
+            return result
+        try:
+            targets = self.outbox.ticket(record)["as_built"]["targets"]
+        except OptloopError:
+            targets = {}
+        rows = check_as_built(targets, as_built)
+        metadata = {
+            **result.metadata,
+            "as_built": as_built,
+            "as_built_check": rows,
+            "as_built_out_of_tolerance": [r["key"] for r in rows if r["within"] is False],
+        }
+        return dataclasses.replace(result, metadata=metadata)
 
     def cancel(self, job_id: str, reason: str | None = None) -> None:
         """Ask the lab to stop: write ``outbox/<trial_id>.cancel.json``; the job is CANCELLED.
@@ -319,6 +376,82 @@ class FileExchangeEvaluator:
                 if record is not None:
                     self._check_stale(record, report)
         return report
+
+    def lab_status(self) -> dict[str, Any]:
+        """Return what a lab manager reads: tickets out, cells running, files waiting, losses.
+
+        Ingests the inbox first (as :meth:`scan`). Times are UTC; a live job goes stale (is
+        declared lost) ``stale_after_h`` after its last news.
+
+        Returns:
+            JSON-ready ``{"evaluator", "channels", "channel_use", "running", "waiting",
+            "files_waiting", "quarantined", "lost", "rebuilt", "faults",
+            "time_to_results"}``.
+        """
+        self.scan()
+        limit_s = self.options.stale_after_h * 3600.0
+        running: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
+        lost: list[dict[str, Any]] = []
+        rebuilt: list[dict[str, Any]] = []
+        faults: list[dict[str, Any]] = []
+        hours: list[float] = []
+        for job_id in self.store.job_ids():
+            record = load_record(self.store, job_id)
+            if record is None or record.campaign not in (None, self.context.campaign):
+                continue
+            result = record.evaluation_result()
+            if record.rebuild is not None:
+                rebuilt.append({"trial_id": record.trial_id, **record.rebuild})
+            if not record.state.is_terminal:
+                entry: dict[str, Any] = {
+                    "job_id": job_id,
+                    "trial_id": record.trial_id,
+                    "cycles_done": record.cycles_done,
+                    "planned_cycles": self.options.protocol.cycles_for(record.fidelity),
+                    "last_news_utc": utc(record.last_news_at),
+                    "goes_stale_utc": utc(record.last_news_at + limit_s),
+                }
+                if record.state is JobState.RUNNING:
+                    entry["metrics_so_far"] = dict(result.metrics) if result is not None else {}
+                    running.append(entry)
+                else:
+                    waiting.append(entry)
+            elif record.state is JobState.LOST:
+                lost.append({"trial_id": record.trial_id,
+                             "reason": result.reason if result is not None else record.message})
+            elif record.state is JobState.FAILED and result is not None and (
+                (result.reason or "").startswith("lab reported")
+            ):
+                faults.append({"trial_id": record.trial_id, "reason": result.reason})
+            elif record.state is JobState.SUCCEEDED:
+                finals = [a for a in record.accepted if a.get("final")]
+                if finals:
+                    done = datetime.fromisoformat(str(finals[0]["time"])).timestamp()
+                    hours.append((done - record.submitted_at) / 3600.0)
+        inbox = self.folders.inbox
+        files = sorted(p.name for p in inbox.iterdir()) if inbox.is_dir() else []
+        notices = self.notices()
+        channels = self.options.channels
+        out_now = len(running) + len(waiting)
+        return {
+            "evaluator": self.name,
+            "channels": channels,
+            "channel_use": {"tickets_out": out_now, "free": max(0, channels - out_now),
+                            "utilisation": min(1.0, out_now / channels)},
+            "running": running,
+            "waiting": waiting,
+            "files_waiting": files,
+            "quarantined": {"count": len(notices), "latest": notices[-5:]},
+            "lost": lost,
+            "rebuilt": rebuilt,
+            "faults": faults,
+            "time_to_results": {
+                "n": len(hours),
+                **({"median_h": statistics.median(hours), "max_h": max(hours)} if hours else {}),
+                "unit": "hours from ticket to final file",
+            },
+        }
 
     def notices(self) -> list[dict[str, Any]]:
         """Return the quarantine log: one dict per file (time, file, trial_id, reason)."""

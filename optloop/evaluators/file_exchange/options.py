@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from optloop.evaluators.file_exchange.build import StandardBuild
 from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = [
@@ -150,6 +152,10 @@ class FileExchangeOptions(_Strict):
         ce_tolerance: A full cell's median coulombic efficiency after formation above
             ``1 + ce_tolerance`` holds the result (more charge out than in: a wrong sign
             convention, a half-cell file, or the wrong trial). Low efficiencies are data.
+        standard_build: What every cell shares (format, electrolyte, separator, cathode
+            supply, formation rest, graphite and lithium-layer processes, calibrations,
+            tolerances), printed on every ticket; ``None``: typical coin-cell defaults, and
+            every ticket says they are not the lab's own.
     """
 
     root: str = Field(min_length=1)
@@ -165,6 +171,7 @@ class FileExchangeOptions(_Strict):
     capacity_ratio_min: float = Field(default=0.1, ge=0.0, le=1.0)
     capacity_ratio_max: float = Field(default=1.2, ge=1.0, le=100.0)
     ce_tolerance: float = Field(default=0.005, ge=0.0, le=1.0)
+    standard_build: StandardBuild | None = None
 
     @model_validator(mode="after")
     def _window(self) -> FileExchangeOptions:
@@ -174,6 +181,19 @@ class FileExchangeOptions(_Strict):
                 f"protocol voltage window {low}-{high} V for a {self.cell} cell; limit: "
                 "voltage_max_V - voltage_min_V >= 0.1 V"
             )
+        disc = (
+            self.standard_build.cell_format.electrode_diameter_mm
+            if self.standard_build is not None
+            else None
+        )
+        if disc is not None:
+            area = math.pi * (disc / 20.0) ** 2
+            if abs(area - self.electrode_area_cm2) > 0.02 * self.electrode_area_cm2:
+                raise ValueError(
+                    f"standard_build.cell_format.electrode_diameter_mm={disc:g} makes "
+                    f"{area:.3g} cm², but electrode_area_cm2={self.electrode_area_cm2:g}; "
+                    "limit: within 2 % of each other"
+                )
         return self
 
     @property

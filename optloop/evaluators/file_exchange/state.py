@@ -52,6 +52,8 @@ class JobRecord:
     records older than this field, whose ticket carries :attr:`trial_id` instead."""
     cancel_reason: str | None = None
     """Why the job was cancelled (the reason written on the cancel note), if it was."""
+    rebuild: dict[str, Any] | None = None
+    """For a new cell of a lost one: ``{"replaces", "reason", "attempt"}`` (on its ticket)."""
 
     @property
     def ticket_id(self) -> str:

@@ -50,6 +50,7 @@ class Outbox:
             design=record.design,
             fidelity=record.fidelity,
             options=self.options,
+            rebuild=record.rebuild,
         )
 
     def write_ticket(self, record: JobRecord) -> None:

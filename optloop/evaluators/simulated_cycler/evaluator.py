@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -666,6 +667,122 @@ class SimulatedCycler:
                 else o.end_s / _SECONDS_PER_DAY,
                 "cycles_done": view.cycles_done,
                 "busy_channel_days": busy,
+            },
+        }
+
+    def lab_status(self, *, metrics_so_far: bool = True) -> dict[str, Any]:
+        """Return what a lab manager reads: cells running, waiting, lost; channels; faults.
+
+        Times are simulated days since the cycler's epoch. Channel use and faults are counted
+        over the campaign's span (first order to the last test's end, or now while a test
+        runs), so a status taken long after the campaign does not dilute them.
+
+        Args:
+            metrics_so_far: Compute each running cell's metrics from its data so far (writes
+                its partial BDF file, as :meth:`fetch` does).
+
+        Returns:
+            JSON-ready ``{"evaluator", "sim_day", "channels", "channel_use", "faults",
+            "running", "waiting", "lost", "time_to_results"}``; time to results of completed
+            cells: ``order_to_result``, ``order_to_start`` (build lead time and cell model,
+            then a free channel) and ``built_to_start`` (the wait for a free channel alone).
+        """
+        rp = self._refresh()
+        now = rp.now_s
+        day = _SECONDS_PER_DAY
+        running: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
+        lost: list[dict[str, Any]] = []
+        to_result: list[float] = []
+        to_start: list[float] = []
+        queue_wait: list[float] = []
+        first = min((self._records[j].submitted_s for j in self._order), default=now)
+        last_end = first
+        for job_id in self._order:
+            rec = self._records[job_id]
+            view = self._view(job_id)
+            o = view.outcome
+            if o.end_s is not None and o.end_s <= now:
+                last_end = max(last_end, o.end_s)
+            if view.state is JobState.RUNNING:
+                last_end = now
+                entry: dict[str, Any] = {
+                    "job_id": job_id,
+                    "trial_id": rec.trial_id,
+                    "channel": o.channel,
+                    "cycles_done": view.cycles_done,
+                    "planned_cycles": self.pybamm_options.cycles_for(rec.fidelity),
+                    "start_day": None if o.start_s is None else o.start_s / day,
+                    "goes_stale": "never: the simulated cycler reports every cycle",
+                }
+                if metrics_so_far:
+                    entry["metrics_so_far"] = dict(self.fetch(job_id).metrics)
+                running.append(entry)
+            elif view.state is JobState.QUEUED:
+                last_end = now
+                waiting.append(
+                    {"job_id": job_id, "trial_id": rec.trial_id, "message": view.message}
+                )
+            elif view.state is JobState.LOST:
+                lost.append(
+                    {
+                        "job_id": job_id,
+                        "trial_id": rec.trial_id,
+                        "reason": view.reason,
+                        "day": None if o.end_s is None else o.end_s / day,
+                        "cycles_done": view.cycles_done,
+                    }
+                )
+            if view.state is JobState.SUCCEEDED and o.end_s is not None:
+                to_result.append((o.end_s - rec.submitted_s) / day)
+                if o.start_s is not None:
+                    to_start.append((o.start_s - rec.submitted_s) / day)
+                    ready = self._facts(rec).ready_s
+                    if ready is not None:
+                        queue_wait.append((o.start_s - ready) / day)
+        span_end = max(last_end, first)
+        per: dict[str, dict[str, float]] = {}
+        faults: list[dict[str, Any]] = []
+        for c, timeline in enumerate(rp.channels, start=1):
+            times = timeline.faults_until(span_end)
+            down = sum(min(f + timeline.repair_s, span_end) - f for f in times)
+            per[str(c)] = {"busy_days": 0.0, "down_days": down / day, "tests": 0.0}
+            faults += [{"channel": c, "day": f / day} for f in times]
+        for o in rp.outcomes.values():
+            if o.channel is None or o.start_s is None or o.end_s is None or o.start_s > now:
+                continue
+            per[str(o.channel)]["busy_days"] += (min(o.end_s, now) - o.start_s) / day
+            per[str(o.channel)]["tests"] += 1.0
+        busy = sum(e["busy_days"] for e in per.values())
+        span_days = (span_end - first) / day
+        capacity = span_days * len(rp.channels)
+
+        def stats(xs: list[float]) -> dict[str, Any]:
+            if not xs:
+                return {"n": 0}
+            return {"n": len(xs), "median_days": statistics.median(xs),
+                    "mean_days": statistics.fmean(xs), "max_days": max(xs)}
+
+        return {
+            "evaluator": self.name,
+            "sim_day": now / day,
+            "channels": len(rp.channels),
+            "channel_use": {
+                "span_days": span_days,
+                "busy_channel_days": busy,
+                "down_channel_days": sum(e["down_days"] for e in per.values()),
+                "utilisation": busy / capacity if capacity > 0 else 0.0,
+                "per_channel": per,
+            },
+            "faults": faults,
+            "running": running,
+            "waiting": waiting,
+            "lost": lost,
+            "time_to_results": {
+                "order_to_result": stats(to_result),
+                "order_to_start": stats(to_start),
+                "built_to_start": stats(queue_wait),
+                "unit": "simulated days",
             },
         }
 
