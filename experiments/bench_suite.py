@@ -137,16 +137,34 @@ def _curve(r: dict[str, Any], budget: int) -> list[float]:
     return (hv + [hv[-1] if hv else 0.0] * budget)[:budget]
 
 
-def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Per method: curves' median / IQR, final HV, worst seed, evals to 90 %, times, boundary."""
-    budget = max(r["budget"] for rs in runs.values() for r in rs)
+def summarise(
+    runs: dict[str, list[dict[str, Any]]], carried: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Per method: curves' median / IQR, final HV, worst seed, evals to 90 %, times, boundary.
+
+    ``carried``: an earlier report's summary of this problem (its ``suite.json`` entry); its
+    methods without runs here are taken over as they stand, marked ``carried``. Their
+    evaluations to 90 % stay measured against the earlier report's best hypervolume.
+    """
+    old = {m: d for m, d in (carried or {}).get("methods", {}).items() if m not in runs}
+    budgets = [r["budget"] for rs in runs.values() for r in rs]
+    if old and carried is not None:
+        budgets.append(int(carried["budget"]))
+    budget = max(budgets)
     curves = {m: np.array([_curve(r, budget) for r in rs]) for m, rs in runs.items() if rs}
-    best = max(float(c.max()) for c in curves.values())
+    best = max(
+        [float(c.max()) for c in curves.values()] + [max(d["final"]) for d in old.values()]
+    )
     target = THRESHOLD * best
     max_hv = next((r.get("max_hv") for rs in runs.values() for r in rs), None)
+    if max_hv is None and carried is not None:
+        max_hv = carried.get("max_hv")
     out: dict[str, Any] = {"budget": budget, "best_hv": best, "target_hv": target,
                            "max_hv": max_hv, "methods": {}}
     for m in METHODS:
+        if m in old:
+            out["methods"][m] = {**old[m], "carried": True}
+            continue
         if m not in curves:
             continue
         c, rs = curves[m], runs[m]
@@ -228,7 +246,14 @@ def write_markdown(path: Path, summ: dict[str, Any], meta: dict[str, Any]) -> No
         f"- Date {meta['date']}; machine {meta['machine']}; {meta['versions']}.",
         f"- Command (this report): `{meta['command']}`. The runs in `runs/` may come from "
         "several invocations (each run's file is written when it finishes and skipped when it "
-        "exists); seeds and settings are read from the files.",
+        "exists); seeds and settings are read from the files."
+        + (
+            f" Summaries carried over unchanged from the report of {meta['carried']['date']} "
+            f"(its runs are not in `runs/`; marked † below): "
+            + ", ".join(meta["carried"]["runs"]) + "."
+            if meta.get("carried", {}).get("runs")
+            else ""
+        ),
         "- Budgets: " + "; ".join(
             f"{n}: {s['budget']} evaluations, {len(next(iter(s['methods'].values()))['seeds'])}"
             " seeds" for n, s in summ.items()
@@ -284,7 +309,8 @@ def write_markdown(path: Path, summ: dict[str, Any], meta: dict[str, Any]) -> No
         for m, d in s["methods"].items():
             b = d["boundary_share"]
             L.append(
-                f"| {m} | {_f(d['final_median'])} | {_f(d['final_q25'], 3)}–"
+                f"| {m}{' †' if d.get('carried') else ''} | {_f(d['final_median'])} | "
+                f"{_f(d['final_q25'], 3)}–"
                 f"{_f(d['final_q75'], 3)} | {_f(d['worst'])} | "
                 f"{_f(d['evals_to_target_median'], 3)} | {d['batch_s_median']:.2f} | "
                 f"{d['infeasible']} | {'—' if b is None else f'{b:.0%}'} |"
@@ -365,18 +391,30 @@ def _versions() -> str:
     return ", ".join(out)
 
 
-def report(out: Path, command: str, problems: list[str] | None = None) -> dict[str, Any]:
-    """Aggregate ``out/runs`` into suite.md, suite.json and the plots."""
+def report(
+    out: Path, command: str, problems: list[str] | None = None, carry: Path | None = None
+) -> dict[str, Any]:
+    """Aggregate ``out/runs`` into suite.md, suite.json and the plots.
+
+    ``carry``: an earlier ``suite.json`` whose (problem, method) summaries stand in for runs
+    that are not in ``out/runs`` (e.g. the peers, when only optloop was re-run); the report
+    says which.
+    """
     runs = load_runs(out)
-    order = [p for p in (*suite_problems.PROBLEMS, *suite_problems.SLOW_PROBLEMS) if p in runs]
+    old = json.loads(carry.read_text()) if carry is not None else {}
+    old_problems = old.get("problems", {})
+    known = set(runs) | set(old_problems)
+    order = [p for p in (*suite_problems.PROBLEMS, *suite_problems.SLOW_PROBLEMS) if p in known]
     if problems:
         order = [p for p in order if p in problems]
-    summ = {name: summarise(runs[name]) for name in order}
-    settings: dict[str, str] = {}
+    summ = {name: summarise(runs.get(name, {}), old_problems.get(name)) for name in order}
+    settings: dict[str, str] = dict(old.get("meta", {}).get("settings", {}))
     for name in order:
-        for m, rs in runs[name].items():
-            settings.setdefault(m, rs[0].get("settings", ""))
-    first = next(iter(runs[order[0]].values()))[0] if order else {}
+        for m, rs in runs.get(name, {}).items():
+            settings[m] = rs[0].get("settings", "")
+    carried = sorted({(n, m) for n, s_ in summ.items() for m, d in s_["methods"].items()
+                      if d.get("carried")})
+    first = next((rs[0] for n in order for rs in runs.get(n, {}).values() if rs), {})
     meta = {
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "command": command,
@@ -384,8 +422,13 @@ def report(out: Path, command: str, problems: list[str] | None = None) -> dict[s
         f"{platform.release()}, Python {platform.python_version()}, load "
         + "/".join(f"{x:.1f}" for x in os.getloadavg()),
         "versions": _versions(),
-        "batch": first.get("batch"),
-        "initial": first.get("initial_designs"),
+        "batch": first.get("batch", old.get("meta", {}).get("batch")),
+        "initial": first.get("initial_designs", old.get("meta", {}).get("initial")),
+        "carried": {
+            "from": None if carry is None else str(carry.name),
+            "date": old.get("meta", {}).get("date"),
+            "runs": [f"{n}/{m}" for n, m in carried],
+        },
         "settings": {m: settings[m] for m in METHODS if m in settings},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -408,6 +451,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments/results/suite")
     parser.add_argument("--report-only", action="store_true", help="aggregate runs/ only")
+    parser.add_argument("--carry", type=Path, help="an earlier suite.json whose summaries "
+                        "stand in for (problem, method) pairs with no runs in OUT/runs")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch")
     args = parser.parse_args()
     level = logging.DEBUG if args.verbose else logging.INFO
@@ -430,7 +475,12 @@ def main() -> None:
                 log.info("run %d/%d: %s %s seed %d: final hv %.4g, %.0f s  [%.1f min]", k,
                          len(units), name, method, seed, r["hv"], r["s"],
                          (time.perf_counter() - t0) / 60)
-    data = report(args.out, command, args.problems)
+    carry = None
+    if args.carry is not None:
+        # Read before the report overwrites it (it may be OUT/suite.json itself).
+        carry = Path("/tmp") / f"suite_carry_{os.getpid()}.json"
+        carry.write_text(args.carry.read_text())
+    data = report(args.out, command, args.problems, carry)
     log.info("wrote %s/suite.md", args.out)
     for n, h in data["headline"].items():
         log.info("%s: %s", n, h)

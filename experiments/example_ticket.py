@@ -22,6 +22,7 @@ from optloop.evaluators.file_exchange import (
     build_ticket,
     render_ticket_markdown,
 )
+from optloop.evaluators.file_exchange.ids import make_id
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -75,7 +76,9 @@ EXAMPLE_OPTIONS: dict[str, Any] = {
     },
 }
 
-TRIAL_ID = "anode-campaign-1.trial-0007"
+JOB_ID = "fx-anode-campaign-1.trial-0007"
+#: The checked trial id a ticket shows (as the exchange makes it from the job id).
+TRIAL_ID = make_id(JOB_ID, kind="T")
 CREATED_UTC = "2026-03-02T09:15:00+00:00"
 
 
@@ -83,7 +86,7 @@ def example_ticket() -> dict[str, Any]:
     """Return the example ticket (a pure function: the same bytes every time)."""
     return build_ticket(
         trial_id=TRIAL_ID,
-        job_id=f"fx-{TRIAL_ID}",
+        job_id=JOB_ID,
         created_utc=CREATED_UTC,
         design=EXAMPLE_DESIGN,
         fidelity="full",

@@ -133,6 +133,22 @@ def test_run_cache_skips_existing(tmp_path: Path) -> None:
     assert "branin_currin" in data["problems"]
     assert (tmp_path / "suite.md").exists() and (tmp_path / "suite_branin_currin.png").exists()
 
+    # A later invocation re-runs only some methods: an earlier report's summaries stand in
+    # for the rest, marked as carried, and count towards the best hypervolume.
+    old = json.loads((tmp_path / "suite.json").read_text())
+    peer = dict(old["problems"]["branin_currin"]["methods"]["sobol"])
+    peer["final"] = [f + 100.0 for f in peer["final"]]
+    peer["final_median"] = float(np.median(peer["final"]))
+    old["problems"]["branin_currin"]["methods"]["ax"] = peer
+    carry = tmp_path / "old.json"
+    carry.write_text(json.dumps(old))
+    again = bench_suite.report(tmp_path, "test", carry=carry)
+    ms = again["problems"]["branin_currin"]["methods"]
+    assert ms["ax"]["carried"] is True and "carried" not in ms["sobol"]
+    assert again["problems"]["branin_currin"]["best_hv"] == pytest.approx(max(peer["final"]))
+    assert again["headline"]["branin_currin"]["best_peer"] == "ax"
+    assert "ax †" in (tmp_path / "suite.md").read_text()
+
 
 def _summ(optloop: list[float], peer: float, sobol: float, max_hv: float | None) -> dict:
     def m(final: list[float]) -> dict:

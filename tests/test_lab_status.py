@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from test_file_exchange import KNOWN, StandInLab, fade_frame, options, thinner
+from test_file_exchange import KNOWN, StandInLab, fade_frame, options, thinner, tid
 from test_file_exchange import FakeClock as ExchangeClock
 from test_simulated_cycler import DAY, DESIGNS, SYNTHETIC, FakeClock, lab
 
@@ -93,9 +93,9 @@ def test_file_exchange_lab_status(tmp_path: Path) -> None:
     ev.submit(thinner(KNOWN, 0.2), trial_id="c.trial-0002")
     ev.submit(thinner(KNOWN, 0.3), trial_id="c.trial-0003")
     lab_ = StandInLab(root)
-    lab_.send("p", {"trial_id": "c.trial-0001", "cell_id": "A", "final": False},
+    lab_.send("p", {"trial_id": tid(root, "c.trial-0001"), "cell_id": "A", "final": False},
               fade_frame(lab_.ticket("c.trial-0001"), cycles=6, running=True))
-    lab_.send("x", {"trial_id": "c.trial-0003", "cell_id": "C", "final": True,
+    lab_.send("x", {"trial_id": tid(root, "c.trial-0003"), "cell_id": "C", "final": True,
                     "status": "lost", "reason": "leaked"})
     assert ev.status("fx-c.trial-0003").state is JobState.LOST  # the campaign polls first
     ev.submit(thinner(KNOWN, 0.3), trial_id="c.trial-0003-r1")

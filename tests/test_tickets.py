@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_file_exchange import KNOWN, FakeClock, StandInLab, fade_frame, options
+from test_file_exchange import KNOWN, FakeClock, StandInLab, fade_frame, options, tid
 
 from optloop.config import config_from_dict
 from optloop.config.models import DesignSpaceConfig
@@ -171,10 +171,10 @@ def test_rebuild_ticket_says_what_it_replaces_and_why(tmp_path: Path) -> None:
     ev.submit(KNOWN, trial_id="camp.trial-0003")
     other = ev.submit(_with(KNOWN, thickness_um=0.2), trial_id="camp.trial-0004")
     twin = ev.submit(KNOWN, trial_id="camp.trial-0005")  # the same design, another trial
-    StandInLab(root).send("lost", {"trial_id": "camp.trial-0003", "cell_id": "C7", "final": True,
+    StandInLab(root).send("lost", {"trial_id": tid(root, "camp.trial-0003"), "cell_id": "C7", "final": True,
                                    "status": "lost", "reason": "shorted at crimping"})
     assert ev.status("fx-camp.trial-0003").state is JobState.LOST
-    StandInLab(root).send("lost5", {"trial_id": "camp.trial-0005", "cell_id": "C9",
+    StandInLab(root).send("lost5", {"trial_id": tid(root, "camp.trial-0005"), "cell_id": "C9",
                                     "final": True, "status": "lost", "reason": "dropped"})
     assert ev.status(twin).state is JobState.LOST  # lost later: newest, but not the family
     ev.submit(KNOWN, trial_id="camp.trial-0003-r1")
@@ -199,7 +199,7 @@ def test_as_built_values_flow_into_the_result(tmp_path: Path) -> None:
     as_built = {"film_thickness_nm": 520.0,  # 500 +/- 50: within
                 "graphite_thickness_um": 46.0,  # 40 +/- 4: outside
                 "operator_remark": "re-punched"}  # no target
-    lab.send("c1", {"trial_id": "trial-0001", "cell_id": "C1", "final": True,
+    lab.send("c1", {"trial_id": ticket["trial_id"], "cell_id": "C1", "final": True,
                     "as_built": as_built}, fade_frame(ticket))
     result = ev.fetch(job)
     assert result.state is JobState.SUCCEEDED
