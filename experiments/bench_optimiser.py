@@ -300,7 +300,8 @@ def main() -> None:
     )
     emit("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     variants: list[tuple[str, dict[str, object]]] = [
-        ("defaults (rbf kernel, fit_maxiter 50 above 64 points, 1 torch thread)", {}),
+        ("defaults (kernel auto, fit_maxiter 50 above 64 points, 1 torch thread)", {}),
+        ("kernel = rbf (SingleTaskGP; the default before auto)", {"kernel": "rbf"}),
         ("kernel = mixed (MixedSingleTaskGP)", {"kernel": "mixed"}),
         ("fit_maxiter = 25", {"fit_maxiter": 25}),
         ("fit_maxiter = 100", {"fit_maxiter": 100}),
