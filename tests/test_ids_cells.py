@@ -16,6 +16,7 @@ import pytest
 from test_file_exchange import KNOWN, FakeClock, StandInLab, options, quarantined
 from test_lab_mistakes import accounted, cell_frame, no_jargon
 
+from optloop.data import write_bdf
 from optloop.evaluators.base import JobState
 from optloop.evaluators.file_exchange import FileExchangeEvaluator
 from optloop.evaluators.file_exchange.ids import (
@@ -23,6 +24,7 @@ from optloop.evaluators.file_exchange.ids import (
     looks_checked,
     make_cell_id,
 )
+from optloop.evaluators.file_exchange.precheck import precheck_file
 from optloop.evaluators.file_exchange.recipe import CELL_ID_INSTRUCTION
 
 
@@ -218,6 +220,31 @@ def test_a_ticket_from_before_cell_ids_takes_any_label_unchecked(
     result = ev.fetch(job)
     assert result.state is JobState.SUCCEEDED, result.reason
     assert result.metadata["cell_id_checked"] is False
+
+
+def test_the_pre_check_says_a_cell_id_would_be_held(
+    ev: FileExchangeEvaluator, root: Path, tmp_path: Path
+) -> None:
+    ev.submit(KNOWN, trial_id="c.trial-0001")
+    ev.submit(KNOWN, trial_id="c.trial-0002")
+    lab = StandInLab(root)
+    ta, tb = lab.ticket("c.trial-0001"), lab.ticket("c.trial-0002")
+    staged = tmp_path / "pre" / "x.bdf.csv"
+    staged.parent.mkdir()
+    for cell, verdict, checked in ((tb["cell_id"], "held for review", False),
+                                   (ta["cell_id"], "accepted", True),
+                                   ("CC-0042", "accepted", False)):
+        write_bdf(cell_frame(ta), staged, {"trial_id": ta["trial_id"], "cell_id": cell,
+                                           "final": True})
+        pre = precheck_file(ev.options, staged).to_dict()
+        assert (pre["verdict"], pre["cell_id_checked"]) == (verdict, checked), pre
+    write_bdf(cell_frame(ta), staged, {"trial_id": ta["trial_id"], "cell_id": tb["cell_id"],
+                                       "final": True})
+    assert precheck_file(ev.options, staged).problems == [
+        f"check the cell id: cell id {tb['cell_id']} belongs to trial {tb['trial_id']}, the "
+        f"file says trial {ta['trial_id']}: check which cell this is "
+        f"(cell_id={tb['cell_id']!r}; limit: the cell id on the ticket of {ta['trial_id']}, "
+        f"{ta['cell_id']})"]
 
 
 @pytest.mark.parametrize(
