@@ -22,7 +22,7 @@ from optloop.evaluators.file_exchange import (
     build_ticket,
     render_ticket_markdown,
 )
-from optloop.evaluators.file_exchange.ids import make_id
+from optloop.evaluators.file_exchange.ids import make_cell_id, make_id
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -79,6 +79,8 @@ EXAMPLE_OPTIONS: dict[str, Any] = {
 JOB_ID = "fx-anode-campaign-1.trial-0007"
 #: The checked trial id a ticket shows (as the exchange makes it from the job id).
 TRIAL_ID = make_id(JOB_ID, kind="T")
+#: The checked id of the trial's first cell (attempt 1), the label the lab writes back.
+CELL_ID = make_cell_id(JOB_ID, 1)
 CREATED_UTC = "2026-03-02T09:15:00+00:00"
 
 
@@ -86,6 +88,7 @@ def example_ticket() -> dict[str, Any]:
     """Return the example ticket (a pure function: the same bytes every time)."""
     return build_ticket(
         trial_id=TRIAL_ID,
+        cell_id=CELL_ID,
         job_id=JOB_ID,
         created_utc=CREATED_UTC,
         design=EXAMPLE_DESIGN,

@@ -275,8 +275,10 @@ def _precheck(file: Path, config_path: Path, trial: str | None, as_json: bool) -
     for note in p.notes:
         click.echo(f"note: {note}")
     if p.problems:
-        click.echo("\nintake: HELD FOR REVIEW (check the trial id):")
+        click.echo("\nintake: HELD FOR REVIEW (check the trial id and the cell id):")
         for problem in p.problems:
             click.echo(f"  - {problem}")
     else:
-        click.echo("\nintake: accepted (plausibility checks pass)")
+        cell = {True: "; cell id checked", False: "; cell id not checked (a lab's label)",
+                None: ""}[p.cell_id_checked]
+        click.echo(f"\nintake: accepted (plausibility checks pass{cell})")

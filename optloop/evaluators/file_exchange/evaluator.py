@@ -35,7 +35,7 @@ from optloop.evaluators.base import (
 )
 from optloop.evaluators.context import EvaluatorContext
 from optloop.evaluators.file_exchange.files import ExchangeFolders, is_safe_id
-from optloop.evaluators.file_exchange.ids import make_id, normalise_id
+from optloop.evaluators.file_exchange.ids import make_cell_id, make_id, normalise_id
 from optloop.evaluators.file_exchange.inbox import Inbox
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.quarantine import (
@@ -176,12 +176,19 @@ class FileExchangeEvaluator:
 
             def create() -> dict[str, Any]:
                 now = self._clock()
-                taken = {str(r.get("lab_id")) for r in self.store.records()}
+                records = self.store.records()
+                taken = {str(r.get("lab_id")) for r in records}
                 salt = 0
                 while (lab_id := make_id(job_id, kind="T", salt=salt)) in taken:
                     salt += 1  # a hash collision on this folder: take the next id
+                rebuild = self._rebuild_of(trial_id, canonical)
+                attempt = int(rebuild["attempt"]) if rebuild is not None else 1
+                cells = {str(r.get("lab_cell_id")) for r in records}
+                salt = 0
+                while (cell := make_cell_id(job_id, attempt, salt=salt)) in cells:
+                    salt += 1
                 return JobRecord(
-                    rebuild=self._rebuild_of(trial_id, canonical),
+                    rebuild=rebuild,
                     job_id=job_id,
                     trial_id=trial_id,
                     fidelity=fidelity,
@@ -192,6 +199,7 @@ class FileExchangeEvaluator:
                     last_news_at=now,
                     message="ticket in outbox/; waiting for the lab",
                     lab_id=lab_id,
+                    lab_cell_id=cell,
                 ).to_dict()
 
             data, created = self.store.submit(

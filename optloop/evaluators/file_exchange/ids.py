@@ -16,6 +16,11 @@ non-zero mod 31, any one changed character changes the sum, and so does swapping
 different characters (``(w_i - w_j)(v_i - v_j) != 0 mod 31``). The kind letter is part of the
 sum (as a prefix weight), so a trial id is never a valid cell id.
 
+A cell gets its own id (kind ``C``) from its ticket's key and its attempt (:func:`make_cell_id`):
+the first cell of a trial is attempt 1, a rebuild after a lost cell the next attempt, so every
+physical cell carries a label no other cell of the folder has. A lab may keep its own labels
+instead; :func:`looks_checked` tells a checked id (or a mistyped one) from such free text.
+
 Input is read leniently where no information is lost: case, spaces, and the letters that
 people confuse with digits (``O`` -> ``0``, ``I``/``L`` -> ``1``; ``Z`` and ``U`` are not in the
 alphabet); :func:`normalise_id` does that, :func:`check_id` says what is wrong,
@@ -34,6 +39,8 @@ __all__ = [
     "check_character",
     "check_id",
     "is_valid_id",
+    "looks_checked",
+    "make_cell_id",
     "make_id",
     "normalise_id",
     "suggest_ids",
@@ -101,6 +108,17 @@ def make_id(key: str, *, kind: str = "T", salt: int = 0) -> str:
     return f"{kind}-{body}{check_character(kind, body)}"
 
 
+def make_cell_id(key: str, attempt: int = 1, *, salt: int = 0) -> str:
+    """Make the checked cell id of a ticket's cell, e.g. ``C-4H7QK2M``.
+
+    Args:
+        key: The ticket's key (the exchange's job id).
+        attempt: Which cell of the trial: 1 the first, 2 the first rebuild after a loss, ...
+        salt: Another id for the same cell (to step round a collision).
+    """
+    return make_id(f"{key}#cell{attempt}", kind="C", salt=salt)
+
+
 def normalise_id(text: str) -> str:
     """Return ``text`` as an id would be written: upper case, no spaces, O/I/L as 0/1/1."""
     cleaned = "".join(text.split()).upper()
@@ -136,6 +154,29 @@ def check_id(text: str, *, kind: str | None = None) -> str | None:
     if check_character(k, body) != check:
         return f"{text!r} fails its check character: a character is mistyped or two swapped"
     return None
+
+
+#: How many characters after the dash a mistyped cell id may have and still be read as one
+#: (the right count is ``BODY_LENGTH + 1``; one or two too few or too many is a typo).
+_CHECKED_SPREAD = 2
+
+
+def looks_checked(text: object) -> bool:
+    """Return True when ``text`` is written as a checked cell id, or close to one.
+
+    Close means, once normalised (:func:`normalise_id`): ``C-`` followed by letters and digits
+    only, within two characters of the right length (``C-7K4QM9`` and ``C-7K4QM9XX`` are
+    mistyped ids). A valid trial id written where a cell id belongs counts too. Anything
+    else (``CC-0042``, ``C-12``, ``C-trial-0001``, a number) is a lab's own label.
+    """
+    if not isinstance(text, str):
+        return False
+    t = normalise_id(text)
+    n = BODY_LENGTH + 1
+    if t.startswith("C-"):
+        tail = t[2:]
+        return tail.isalnum() and tail.isascii() and abs(len(tail) - n) <= _CHECKED_SPREAD
+    return t.startswith("T-") and is_valid_id(t, kind="T")
 
 
 def is_valid_id(text: str, *, kind: str | None = None) -> bool:

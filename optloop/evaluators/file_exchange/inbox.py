@@ -15,9 +15,11 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from optloop.data.atomic import atomic_write_json
 from optloop.evaluators.base import JobState
+from optloop.evaluators.file_exchange.cells import check_cell_id
 from optloop.evaluators.file_exchange.files import (
     ExchangeFolders,
     split_result_name,
@@ -33,7 +35,7 @@ from optloop.evaluators.file_exchange.metadata import (
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.quarantine import Quarantine, ScanReport
 from optloop.evaluators.file_exchange.recipe import DATA_SUFFIXES, METADATA_SUFFIX
-from optloop.evaluators.file_exchange.results import Results
+from optloop.evaluators.file_exchange.results import REVIEWED_KEY, Results
 from optloop.evaluators.file_exchange.state import JobRecord, load_record
 from optloop.evaluators.jobs import JobStore
 
@@ -185,6 +187,33 @@ class Inbox:
             f"check the trial id on the ticket{hint}"
         )
 
+    def check_cell(self, record: JobRecord, meta: LabMetadata) -> dict[str, Any]:
+        """Check the file's ``cell_id`` against its ticket (see :mod:`.cells`).
+
+        Returns:
+            What the result records: ``{"cell_id_checked": bool}``, and for a held cell id a
+            person reviewed (``reviewed`` in the metadata), ``"cell_id_warnings"``.
+
+        Raises:
+            Rejected: ``held for review, check the cell id: ...`` when the cell id is written
+                as a checked id but is not this ticket's (nothing is recorded).
+        """
+        verdict = check_cell_id(meta.cell_id, record, self._records())
+        out: dict[str, Any] = {"cell_id_checked": verdict.checked}
+        if verdict.problem is None:
+            return out
+        reviewed = getattr(meta, REVIEWED_KEY, None)
+        if isinstance(reviewed, str) and reviewed.strip():
+            out["cell_id_warnings"] = [verdict.problem]
+            return out
+        stop = "" if verdict.problem.endswith("?") else "."
+        raise Rejected(
+            f"held for review, check the cell id: {verdict.problem}{stop} Nothing was recorded. "
+            "Correct cell_id (or trial_id, if it names the wrong trial) in the metadata and put "
+            f"both files back in inbox/; if the cell id is right as written, add "
+            f"\"{REVIEWED_KEY}\": \"<who checked, and why>\" instead"
+        )
+
     def _fresh(self, record: JobRecord) -> JobRecord:
         fresh = load_record(self.store, record.job_id)
         return fresh if fresh is not None else record
@@ -319,6 +348,7 @@ class Inbox:
                     report.waiting.extend(group)
                     handled.update(group)
                     continue
+                cell = self.check_cell(record, meta)
             except Rejected as exc:
                 reason = str(exc)
                 if trial_id is None:
@@ -334,7 +364,7 @@ class Inbox:
                 continue
             handled.update(group)
             self.results.accept(record, meta_name, data_name if present else None, meta, raw,
-                                report)
+                                report, cell=cell)
 
         for name, (stem, kind, _) in sorted(regular.items()):
             if name in handled or kind != "data":

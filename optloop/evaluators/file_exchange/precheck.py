@@ -14,6 +14,7 @@ from typing import Any
 
 from optloop.data.metrics import CycleMetrics, MetricsProtocol
 from optloop.data.readers import read_cycler_file
+from optloop.evaluators.file_exchange.cells import check_cell_id
 from optloop.evaluators.file_exchange.ids import normalise_id
 from optloop.evaluators.file_exchange.options import FileExchangeOptions
 from optloop.evaluators.file_exchange.results import (
@@ -48,6 +49,9 @@ class Precheck:
     problems: list[str] = field(default_factory=list)
     """Why the intake would hold the file for review (empty: it would be accepted)."""
     notes: list[str] = field(default_factory=list)
+    cell_id_checked: bool | None = None
+    """Whether the metadata's ``cell_id`` is the ticket's checked cell id (None: no ticket or
+    no cell id to check)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-ready data."""
@@ -63,20 +67,24 @@ class Precheck:
             "censored": self.censored,
             "verdict": "held for review" if self.problems else "accepted",
             "plausibility_problems": self.problems,
+            "cell_id_checked": self.cell_id_checked,
             "notes": self.notes,
             "cycles": self.cycles.to_dict(),
         }
 
 
-def find_record(options: FileExchangeOptions, trial: str) -> JobRecord | None:
-    """Return the job of the exchange whose ticket shows ``trial`` (or old-style trial id)."""
+def _records(options: FileExchangeOptions) -> list[JobRecord]:
     state = options.root_path / "state"
     if not state.is_dir():
-        return None
+        return []
     store = JobStore(state, "file_exchange", prefix="fx-")
+    return [JobRecord.from_dict(data) for data in store.records()]
+
+
+def find_record(options: FileExchangeOptions, trial: str) -> JobRecord | None:
+    """Return the job of the exchange whose ticket shows ``trial`` (or old-style trial id)."""
     wanted = normalise_id(trial)
-    for data in store.records():
-        record = JobRecord.from_dict(data)
+    for record in _records(options):
         if normalise_id(record.ticket_id) == wanted or record.trial_id == trial:
             return record
     return None
@@ -123,11 +131,17 @@ def precheck_file(
             m, nominal_mAh=nominal_capacity_mAh(record.design, options, area),
             options=options, fidelity=fidelity, final=final,
         )
+        cell_checked = None
+        if "cell_id" in metadata:
+            cell = check_cell_id(metadata["cell_id"], record, _records(options))
+            cell_checked = cell.checked
+            if cell.problem is not None:
+                problems.append(f"check the cell id: {cell.problem}")
         return Precheck(
             file=str(path), trial_id=record.ticket_id, job_id=record.job_id,
             fidelity=fidelity, final=final, electrode_area_cm2=area, protocol=m.protocol,
             cycles=m.cycles, metrics=dict(m.metrics), censored=dict(m.censored),
-            problems=problems, notes=notes + list(m.notes),
+            problems=problems, notes=notes + list(m.notes), cell_id_checked=cell_checked,
         )
     protocol = MetricsProtocol(
         cell=options.cell,

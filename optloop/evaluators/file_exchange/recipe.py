@@ -46,6 +46,7 @@ __all__ = [
     "REQUIRED_METADATA_KEYS",
     "TICKET_FORMAT",
     "TICKET_FORMAT_VERSION",
+    "CELL_ID_INSTRUCTION",
     "as_built_targets",
     "build_recipe",
     "build_ticket",
@@ -56,13 +57,16 @@ __all__ = [
 
 TICKET_FORMAT = "optloop.file_exchange.ticket"
 TICKET_FORMAT_VERSION = 2
+#: What a ticket asks of its cell id.
+CELL_ID_INSTRUCTION = "label the cell with this id and write it as cell_id"
 #: Names a data file may end in, longest first (``x.bdf.csv.gz`` before ``x.bdf``).
 DATA_SUFFIXES: tuple[str, ...] = (".bdf.csv.gz", ".bdf.parquet", ".bdf.csv", ".bdf.gz", ".bdf")
 #: The metadata file ``<stem>.bdf.metadata.json`` is the completion sentinel of its data file.
 METADATA_SUFFIX = ".bdf.metadata.json"
 REQUIRED_METADATA_KEYS: dict[str, str] = {
     "trial_id": "the ticket's trial_id",
-    "cell_id": "the lab's id of the cell (free text)",
+    "cell_id": "the cell id printed on the ticket (C-...), written on the cell's label; a lab's "
+    "own label is accepted but cannot be checked",
     "final": "true when the test is over, false for partial data of a running test",
 }
 OPTIONAL_METADATA_KEYS: dict[str, str] = {
@@ -614,7 +618,7 @@ def _protocol(options: FileExchangeOptions, fidelity: str, nominal_mAh: float) -
     return out
 
 
-def _send_back(trial_id: str) -> dict[str, Any]:
+def _send_back(trial_id: str, cell_id: str | None) -> dict[str, Any]:
     return {
         "folder": "inbox/",
         "data_file": (
@@ -631,7 +635,7 @@ def _send_back(trial_id: str) -> dict[str, Any]:
         "optional_metadata": dict(OPTIONAL_METADATA_KEYS),
         "example_metadata": {
             "trial_id": trial_id,
-            "cell_id": "CC-0042",
+            "cell_id": cell_id if cell_id is not None else "CC-0042",
             "final": True,
             "operator": "initials",
             "channel": "3",
@@ -651,6 +655,7 @@ def build_ticket(
     fidelity: str,
     options: FileExchangeOptions,
     rebuild: Mapping[str, Any] | None = None,
+    cell_id: str | None = None,
 ) -> dict[str, Any]:
     """Return the job ticket: ids, standard build, design, recipe, protocol, what to send back.
 
@@ -664,6 +669,8 @@ def build_ticket(
         fidelity: The fidelity (sets the cycle count).
         options: The exchange's options (cell, protocol, standard build).
         rebuild: For a new cell after a lost one: ``{"replaces", "reason", "attempt"}``.
+        cell_id: The checked id of the cell to build (:func:`.ids.make_cell_id`), printed
+            with :data:`CELL_ID_INSTRUCTION`; None (tickets of older records): no cell id.
 
     Raises:
         DesignError: If the design is malformed.
@@ -676,6 +683,8 @@ def build_ticket(
         "format": TICKET_FORMAT,
         "format_version": TICKET_FORMAT_VERSION,
         "trial_id": trial_id,
+        "cell_id": cell_id,
+        "cell_id_instruction": CELL_ID_INSTRUCTION if cell_id is not None else None,
         "job_id": job_id,
         "created_utc": created_utc,
         "fidelity": fidelity,
@@ -693,7 +702,7 @@ def build_ticket(
             "compared with the targets",
             "targets": as_built_targets(recipe),
         },
-        "send_back": _send_back(trial_id),
+        "send_back": _send_back(trial_id, cell_id),
     }
 
 
@@ -842,9 +851,14 @@ def render_ticket_markdown(ticket: Mapping[str, Any]) -> str:
         lines += [
             f"**Rebuild (cell {rebuild['attempt']}): replaces `{rebuild['replaces']}`, "
             f"lost: {rebuild['reason']}.** Build a new cell of the same design; do not reuse "
-            "any part of the old one.",
+            "any part of the old one, nor its label.",
             "",
         ]
+    cell_id = ticket.get("cell_id")
+    if cell_id:
+        how = str(ticket["cell_id_instruction"])
+        lines += [f"**Cell id: `{cell_id}`**. {how[0].upper()}{how[1:]} in the metadata file.",
+                  ""]
     lines += [
         f"- Job id: `{ticket['job_id']}`",
         f"- Created (UTC): {ticket['created_utc']}",

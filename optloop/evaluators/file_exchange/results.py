@@ -243,8 +243,21 @@ class Results:
         meta: LabMetadata,
         raw: dict[str, Any],
         report: ScanReport,
+        *,
+        cell: Mapping[str, Any] | None = None,
     ) -> None:
-        """Read a complete result, update the job, and file the result under ``accepted/``."""
+        """Read a complete result, update the job, and file the result under ``accepted/``.
+
+        Args:
+            record: The job the result belongs to.
+            meta_name: The metadata sentinel's name in ``inbox/``.
+            data_name: The data file's name, or None (a lab status without data).
+            meta: The checked metadata.
+            raw: The metadata as the lab wrote it (kept).
+            report: The scan's report.
+            cell: What the intake found about the cell id (``cell_id_checked``, and
+                ``cell_id_warnings`` of a reviewed hold), kept in the result and the record.
+        """
         processing = self.folders.processing
         names = [meta_name] + ([data_name] if data_name else [])
         moved: list[str] = []
@@ -270,6 +283,7 @@ class Results:
         metadata.update(
             {
                 "cell_id": str(meta.cell_id),
+                **(cell or {}),
                 "lab_metadata": raw,
                 "data_file": data_name,
                 "accepted_data_file": bdf_path,
@@ -311,6 +325,7 @@ class Results:
             {
                 "time": utc(self.clock()),
                 "cell_id": str(meta.cell_id),
+                **(cell or {}),
                 "final": bool(meta.final) if status is None else True,
                 "status": status,
                 "data_file": data_name,

@@ -50,6 +50,10 @@ class JobRecord:
     lab_id: str | None = None
     """The checked trial id on the ticket (:mod:`.ids`), the one the lab writes back; None in
     records older than this field, whose ticket carries :attr:`trial_id` instead."""
+    lab_cell_id: str | None = None
+    """The checked cell id on the ticket (:func:`.ids.make_cell_id`), the label the lab puts on
+    the cell and writes back as ``cell_id``; None in records older than this field, whose
+    ticket named no cell id (any ``cell_id`` is then the lab's own label)."""
     cancel_reason: str | None = None
     """Why the job was cancelled (the reason written on the cancel note), if it was."""
     rebuild: dict[str, Any] | None = None

@@ -45,6 +45,7 @@ class Outbox:
         """
         return build_ticket(
             trial_id=record.ticket_id,
+            cell_id=record.lab_cell_id,
             job_id=record.job_id,
             created_utc=record.created_utc,
             design=record.design,
