@@ -126,7 +126,8 @@ ALLOY_POISSON_RATIO = _a(
 )
 #: Young's modulus of the alloy, softening as it lithiates: E = E0 (1 - k sto). Lithiated Si
 #: is far softer (a-Si ~90 GPa, Li3.75Si 12-40 GPa), so an anode kept partly lithiated by a
-#: Li reservoir breathes with less stress. The same curve is used for every alloy.
+#: Li reservoir breathes with less stress. These are Si's values; other elements bring their
+#: own E0 (per-element block below) and share the softening.
 ALLOY_YOUNG_MODULUS_DELITHIATED_PA = _a(
     "alloy_young_modulus_delithiated", 80e9, "Pa", "source",
     f"{_PHYS} section 9 step 7 (Si: 80 GPa (1 - 0.8 sto)); section 8 (a-Si ~90 GPa)",
@@ -138,10 +139,10 @@ ALLOY_MODULUS_SOFTENING = _a(
 ALLOY_CRITICAL_STRESS_PA = _a(
     "alloy_critical_stress", 1.5e8, "Pa", "calibration", f"{_FINDINGS} section 1 (Si)"
 )
-#: Reference Li diffusivity of the alloy phase (Si of Chen2020_composite), for every alloy.
+#: Li diffusivity of Si (Chen2020_composite); other elements: the per-element block below.
 ALLOY_DIFFUSIVITY_M2_S = _a("alloy_diffusivity", 1.67e-14, "m2/s", "source", _CHEN)
-#: Mean delithiation potential of the Mark2016 Si OCP curve: other alloys use the same curve
-#: shifted rigidly by (their mean potential - this), a surrogate (physics section 9 step 6).
+#: Mean delithiation potential of the Mark2016 Si OCP curve: other alloys centre their OCP on
+#: their own mean potential, with their plateaus (per-element block below).
 SI_OCP_REFERENCE_POTENTIAL_V = _a(
     "si_ocp_reference_potential", 0.4, "V", "source", f"{_PHYS} section 2 (Si 0.4 V)"
 )
