@@ -145,6 +145,37 @@ def test_sn_ocp_has_plateaus_and_si_keeps_its_slope(sim: CellSimulator) -> None:
     assert np.all(-np.diff(si) > 0.03), si
 
 
+
+def test_mean_potentials_of_the_model_ocp(sim: CellSimulator) -> None:
+    # Capacity-weighted mean of the OCP the model evaluates, over the host's window (sto
+    # 0.01-0.99, the same for every element). Anchor: Sn's mean delithiation potential lies
+    # in 0.50-0.60 V (plateaus ~0.45-0.5, 0.58, 0.70, 0.78 V; Winter & Besenhard,
+    # Electrochim. Acta 45 (1999) 31; Obrovac & Chevrier 2014), and the delithiation order is
+    # Si (0.40-0.45 V) < Ge (0.45-0.5 V) < Sn, Al (0.4-0.45 V) < Sn (same sources; Hamon et
+    # al. 2001 for Al). Si's curve is Mark2016's average of its two branches (no hysteresis in
+    # the model), so Si's mean is asserted against that curve's own: 0.333 V +- 10 mV, and its
+    # delithiation branch against the Si band (0.40-0.46 V: 0.452 V).
+    import pybamm
+
+    pv = sim._parameter_values
+    ocp = pv[M._S + "Negative electrode OCP [V]"]
+    sto = pybamm.Vector(np.linspace(0.01, 0.99, 197))
+
+    def mean(el: str) -> float:
+        structure = "amorphous" if el in ("Si", "Ge") else "crystalline"
+        d = design(alloy({el: 1.0}, 1.0, structure))
+        inputs = M.to_pybamm_inputs(cell_model_inputs(Design.from_dict(d)))
+        return float(np.mean(ocp(sto).evaluate(inputs=inputs)))
+
+    u = {el: mean(el) for el in ("Si", "Ge", "Sn", "Al")}
+    assert 0.50 <= u["Sn"] <= 0.60, u
+    assert u["Si"] < u["Ge"] < u["Sn"] and u["Al"] < u["Sn"], u
+    assert u["Si"] == pytest.approx(0.333, abs=0.01), u
+    delith = pybamm.ParameterValues("Chen2020_composite")[
+        M._S + "Negative electrode delithiation OCP [V]"
+    ]
+    assert 0.40 <= float(np.mean(delith(sto).evaluate())) <= 0.46
+
 # --- cycle life directions ---------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from optloop.materials.elements import element_data
+from optloop.materials.phases import LITHIATED_PHASES as _PHASES
 from optloop.space import derived as _D
 
 _Li = element_data("Li")
@@ -141,10 +142,15 @@ ALLOY_CRITICAL_STRESS_PA = _a(
 )
 #: Li diffusivity of Si (Chen2020_composite); other elements: the per-element block below.
 ALLOY_DIFFUSIVITY_M2_S = _a("alloy_diffusivity", 1.67e-14, "m2/s", "source", _CHEN)
-#: Mean delithiation potential of the Mark2016 Si OCP curve: other alloys centre their OCP on
-#: their own mean potential, with their plateaus (per-element block below).
+#: Si's mean delithiation potential (the element table's 0.4 V), the anchor of the OCP shift:
+#: an alloy's OCP is the Mark2016 curve shifted by V_mean - 0.4 V (Si keeps the curve as it
+#: is), with its plateaus (per-element block below). The curve the model uses is Mark2016's
+#: *average* of its lithiation and delithiation branches (no hysteresis in the model): its
+#: capacity-weighted mean over sto 0-1 is 0.333 V, that of the delithiation branch 0.452 V
+#: and of the lithiation branch 0.211 V (evaluated from PyBaMM's Chen2020_composite).
 SI_OCP_REFERENCE_POTENTIAL_V = _a(
-    "si_ocp_reference_potential", 0.4, "V", "source", f"{_PHYS} section 2 (Si 0.4 V)"
+    "si_ocp_reference_potential", 0.4, "V", "source",
+    f"{_PHYS} section 2 (Si 0.4 V); Mark2016 delithiation branch mean 0.45 V",
 )
 
 #: Critical film thickness of dense amorphous Si: below it a film cycles nearly without
@@ -295,6 +301,45 @@ ALLOY_OCP_PLATEAU_WEIGHT: dict[str, float] = _per_element(
     {
         "Sn": (0.8, "two-phase plateaus of Li-Sn (Winter & Besenhard 1999) [L]", "calibration"),
         "Al": (0.8, "single alpha-Al/beta-LiAl plateau (Hamon 2001) [L]", "calibration"),
+    },
+)
+#: Mean delithiation potential of each element vs Li/Li+ (room temperature), the V_mean of
+#: the OCP above. The values live in optloop.materials.phases (LITHIATED_PHASES); they are
+#: registered here with their literature sources. With the model's OCP, the capacity-weighted
+#: mean over sto 0.01-0.99 is Si 0.333 V (Mark2016 average branch, see above), Ge 0.433 V,
+#: Sn 0.537 V, Al 0.337 V (tests/test_physics_alloys.py checks Sn and the order).
+#: Sn: delithiation plateaus of the Li-Sn phases at ~0.45-0.5 (Li-rich phases), 0.58, 0.70
+#: and 0.78 V (Winter & Besenhard, Electrochim. Acta 45 (1999) 31 [L]; Courtney & Dahn, JES
+#: 144 (1997) 2045 [L]), mean 0.5-0.6 V. At the top of charge Sn sits on its Li-rich plateau
+#: (~0.41 V in the model), far above Si (~0.18 V at the end of the CV hold), so a full cell
+#: with the fixed 4.2 V cut-off drives the NMC811 deeper (~4.58 V vs Li, stoichiometry ~0.13
+#: against 0.266 at the window's top) and the cell delivers more than its nominal capacity.
+#: Al: beta-LiAl two-phase plateau; delithiation ~0.4-0.45 V, lithiation ~0.2-0.3 V (Hamon
+#: et al., J. Power Sources 97-98 (2001) 185 [L]); the table's 0.35 V lies between the two
+#: branches, like the Mark2016 average curve for Si (not changed here).
+ALLOY_ELEMENT_MEAN_POTENTIAL_V: dict[str, float] = _per_element(
+    "alloy_mean_delithiation_potential", "V",
+    {
+        "Si": (
+            _PHASES["Si"].mean_potential_V,
+            "Obrovac & Chevrier, Chem. Rev. 114 (2014) 11444 [L]; Mark2016 delithiation "
+            "branch mean 0.45 V", "source",
+        ),
+        "Ge": (
+            _PHASES["Ge"].mean_potential_V,
+            f"Obrovac & Chevrier 2014 [L]; {_GRAETZ} (Ge films delithiate at ~0.4-0.6 V)",
+            "source",
+        ),
+        "Sn": (
+            _PHASES["Sn"].mean_potential_V,
+            "Winter & Besenhard, Electrochim. Acta 45 (1999) 31 [L]: plateaus ~0.45-0.5, "
+            "0.58, 0.70, 0.78 V on delithiation; Obrovac & Chevrier 2014 [L]", "source",
+        ),
+        "Al": (
+            _PHASES["Al"].mean_potential_V,
+            "Obrovac & Chevrier 2014 [L]; LiAl plateau delithiation ~0.4-0.45 V, lithiation "
+            "~0.2-0.3 V (Hamon et al. 2001 [L]): 0.35 V between the branches", "source",
+        ),
     },
 )
 #: Plateau staircase: (step stoichiometry, step height [V]) pairs, highest plateau at low sto.
