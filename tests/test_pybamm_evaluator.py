@@ -376,12 +376,31 @@ def test_pure_graphite_lives_long_at_lower_capacity(full_sim: CellSimulator) -> 
 
 @pytest.mark.slow
 def test_si_stores_more_than_sn_more_than_al(full_sim: CellSimulator) -> None:
-    caps = {
+    # At equal thickness an anode stores its volumetric capacity (unlithiated host): Si 8340,
+    # Sn 7000 (Li17Sn4), Al 2680 mAh/cm3 (LiAl) (alloy-anode-physics.md section 2; Obrovac &
+    # Chevrier, Chem. Rev. 114 (2014) 11444). Tolerance 1 % on the ratios (materials numbers
+    # within 1 % of theory; the film density is the same for all three at 0.5 Pa).
+    # These full cells are positive-limited (N/P 1.1), so the delivered capacity follows the
+    # positive, not the anode: the positive is sized to each anode (nominal capacity, same
+    # ratios), but under the fixed 2.5-4.2 V window an anode at a higher potential at the top
+    # of charge (Sn on its Li-rich plateau, ~0.41 V, against Si ~0.18 V) charges the positive
+    # deeper, so the delivered Si and Sn capacities are not ordered by the anode's storage
+    # (c-Sn 2 um delivers 1.336 Ah against c-Si 1.287 Ah). Al's capacity is a third of the
+    # others': its cell delivers less than half of theirs whatever the window.
+    outs = {
         el: run_ok(full_sim, design(alloy({el: 1.0}, 2.0, "crystalline")), "screen")
         for el in ("Si", "Sn", "Al")
     }
-    q = {el: o.metrics["discharge_capacity_Ah"] for el, o in caps.items()}
-    assert q["Si"] > q["Sn"] > q["Al"]
+    stored = {el: o.cell["alloy_capacity_mAh_cm2"] for el, o in outs.items()}
+    nominal = {el: o.cell["nominal_capacity_Ah"] for el, o in outs.items()}
+    theory = {"Si": 3579 * 2.33, "Sn": 960 * 7.29, "Al": 993 * 2.70}  # mAh/cm3
+    assert stored["Si"] > stored["Sn"] > stored["Al"]
+    for el in ("Sn", "Al"):
+        ratio = stored["Si"] / stored[el]
+        assert ratio == pytest.approx(theory["Si"] / theory[el], rel=0.01), (el, stored)
+        assert nominal["Si"] / nominal[el] == pytest.approx(ratio, rel=1e-6), (el, nominal)
+    q = {el: o.metrics["discharge_capacity_Ah"] for el, o in outs.items()}
+    assert q["Si"] > 2.0 * q["Al"] and q["Sn"] > 2.0 * q["Al"], q
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from optloop.materials.elements import element_data
+from optloop.materials.phases import LITHIATED_PHASES as _PHASES
 from optloop.space import derived as _D
 
 _Li = element_data("Li")
@@ -126,7 +127,8 @@ ALLOY_POISSON_RATIO = _a(
 )
 #: Young's modulus of the alloy, softening as it lithiates: E = E0 (1 - k sto). Lithiated Si
 #: is far softer (a-Si ~90 GPa, Li3.75Si 12-40 GPa), so an anode kept partly lithiated by a
-#: Li reservoir breathes with less stress. The same curve is used for every alloy.
+#: Li reservoir breathes with less stress. These are Si's values; other elements bring their
+#: own E0 (per-element block below) and share the softening.
 ALLOY_YOUNG_MODULUS_DELITHIATED_PA = _a(
     "alloy_young_modulus_delithiated", 80e9, "Pa", "source",
     f"{_PHYS} section 9 step 7 (Si: 80 GPa (1 - 0.8 sto)); section 8 (a-Si ~90 GPa)",
@@ -138,12 +140,17 @@ ALLOY_MODULUS_SOFTENING = _a(
 ALLOY_CRITICAL_STRESS_PA = _a(
     "alloy_critical_stress", 1.5e8, "Pa", "calibration", f"{_FINDINGS} section 1 (Si)"
 )
-#: Reference Li diffusivity of the alloy phase (Si of Chen2020_composite), for every alloy.
+#: Li diffusivity of Si (Chen2020_composite); other elements: the per-element block below.
 ALLOY_DIFFUSIVITY_M2_S = _a("alloy_diffusivity", 1.67e-14, "m2/s", "source", _CHEN)
-#: Mean delithiation potential of the Mark2016 Si OCP curve: other alloys use the same curve
-#: shifted rigidly by (their mean potential - this), a surrogate (physics section 9 step 6).
+#: Si's mean delithiation potential (the element table's 0.4 V), the anchor of the OCP shift:
+#: an alloy's OCP is the Mark2016 curve shifted by V_mean - 0.4 V (Si keeps the curve as it
+#: is), with its plateaus (per-element block below). The curve the model uses is Mark2016's
+#: *average* of its lithiation and delithiation branches (no hysteresis in the model): its
+#: capacity-weighted mean over sto 0-1 is 0.333 V, that of the delithiation branch 0.452 V
+#: and of the lithiation branch 0.211 V (evaluated from PyBaMM's Chen2020_composite).
 SI_OCP_REFERENCE_POTENTIAL_V = _a(
-    "si_ocp_reference_potential", 0.4, "V", "source", f"{_PHYS} section 2 (Si 0.4 V)"
+    "si_ocp_reference_potential", 0.4, "V", "source",
+    f"{_PHYS} section 2 (Si 0.4 V); Mark2016 delithiation branch mean 0.45 V",
 )
 
 #: Critical film thickness of dense amorphous Si: below it a film cycles nearly without
@@ -176,12 +183,6 @@ ALLOY_LAM_RATE_PER_FRACTION_S = _a(
     "alloy_lam_rate_per_fraction", 1.0e-4, "1/s", "calibration",
     f"{_PHYS} section 3 thin-film anchors",
 )
-#: Porous films (lower relative density) accommodate part of the swelling in their pores:
-#: LAM multiplier rho_rel^q.
-POROUS_BUFFER_EXPONENT = _a(
-    "porous_buffer_exponent", 2.0, "1", "calibration",
-    f"{_PHYS} section 3 (density-modulated Si multilayers more stable)",
-)
 #: SEI growth on the alloy: solvent diffusivity 100x graphite's, x0.7 for amorphous films, and
 #: divided by rho_rel (porous films expose more surface).
 ALLOY_SEI_SOLVENT_DIFFUSIVITY_M2_S = _a(
@@ -201,6 +202,176 @@ FILM_FIRST_CYCLE_LOSS_AMORPHOUS = _a(
 FILM_FIRST_CYCLE_LOSS_CRYSTALLINE = _a(
     "film_first_cycle_loss_crystalline", _D.FILM_ICL_FRACTION["crystalline"], "1", "source",
     f"{_PHYS} section 9 step 8 (0.10 amorphous to 0.25 crystalline or porous)",
+)
+
+# --- Per-element alloy physics (issue 13 item 4) ---------------------------------------------
+#
+# Each alloying element brings its own Li diffusivity, Young's modulus, fracture behaviour and
+# OCP shape; an alloy takes the Li-capacity-weighted mean of its active elements (log-mean for
+# the diffusivity and the fracture factors). Elements without a value here use Si's, stated in
+# the source text. Every value reaches the one built model through input parameters.
+
+_GRAETZ = "Graetz et al., J. Electrochem. Soc. 151 (2004) A698 [L]"
+_LIANG = (
+    "c-Ge nanoparticles survive lithiation up to 620 nm (Liang et al., ACS Nano 7 (2013) 3427 "
+    "[L]) against 150 nm for c-Si (Liu et al., ACS Nano 6 (2012) 1522 [L])"
+)
+_PMG = "pymatgen element data (CRC / WebElements Young's modulus of the metal)"
+_NO_DATA = "no sourced room-temperature value: Si's kept (a surrogate)"
+
+
+def _per_element(
+    prefix: str, unit: str, values: dict[str, tuple[float, str, Kind]]
+) -> dict[str, float]:
+    """Register one assumption per element (``<prefix>_<element>``); return their values."""
+    return {
+        el: _a(f"{prefix}_{el}", v, unit, kind, src) for el, (v, src, kind) in values.items()
+    }
+
+
+#: Li diffusivity in the alloy phase. Si: ALLOY_DIFFUSIVITY_M2_S (Chen2020_composite).
+#: Ge: ~400x Si at room temperature
+#: (Graetz 2004), which makes its lithiation fast and isotropic. Sn, Al and the rest: no
+#: accepted room-temperature value, Si's kept.
+ALLOY_ELEMENT_DIFFUSIVITY_M2_S: dict[str, float] = _per_element(
+    "alloy_diffusivity", "m2/s",
+    {
+        "Ge": (400 * ALLOY_DIFFUSIVITY_M2_S, f"{_GRAETZ}: D(Ge) ~ 400 x D(Si)", "source"),
+    },
+)
+#: Young's modulus of the delithiated host (the softening with lithiation, 1 - 0.8 sto, is Si's
+#: for every element). Si: ALLOY_YOUNG_MODULUS_DELITHIATED_PA. Ge: c-Ge ~103 GPa
+#: (handbook, [L]; pymatgen has none). The metals: pymatgen's element data.
+ALLOY_ELEMENT_YOUNG_MODULUS_PA: dict[str, float] = _per_element(
+    "alloy_young_modulus", "Pa",
+    {
+        "Ge": (103e9, "c-Ge Young's modulus ~103 GPa (handbook value) [L]", "source"),
+        "Sn": (50e9, _PMG, "source"),
+        "Al": (70e9, _PMG, "source"),
+        "Pb": (16e9, _PMG, "source"),
+        "In": (11e9, _PMG, "source"),
+        "Cd": (50e9, _PMG, "source"),
+        "Ag": (83e9, _PMG, "source"),
+        "Pd": (121e9, _PMG, "source"),
+    },
+)
+ALLOY_ELEMENT_DIFFUSIVITY_M2_S["Si"] = ALLOY_DIFFUSIVITY_M2_S
+ALLOY_ELEMENT_YOUNG_MODULUS_PA["Si"] = ALLOY_YOUNG_MODULUS_DELITHIATED_PA
+#: Fracture strength of the lithiated phase relative to Li-Si, a factor on the critical stress
+#: of the stress-driven LAM. Al: beta-LiAl is a brittle Zintl intermetallic formed through a
+#: sharp two-phase front with ~25 % linear misfit ((1 + 0.96)^(1/3) - 1), with no plastic
+#: flow to relax it (LixSi flows at ~1 GPa, Sethuraman 2010), so Al films pulverise
+#: ("a huge loss in capacity due to volume changes", evaporated Al films, Hamon et al.,
+#: J. Power Sources 97-98 (2001) 185; Obrovac & Chevrier 2014 [L]). The factor itself is a
+#: calibration: the fracture energy of LiAl is not measured; 0.2 makes a c-Al film fade
+#: faster than an a-Si film of equal thickness at 0.5-1 um (0.35 held only at 0.5 um: Al's
+#: low expansion gives it a large critical thickness, so its life barely falls with
+#: thickness). Others: Si's (1).
+ALLOY_ELEMENT_FRACTURE_STRENGTH_FACTOR: dict[str, float] = _per_element(
+    "alloy_fracture_strength_factor", "1",
+    {
+        "Al": (
+            0.2, "brittle LiAl; Hamon et al. J. Power Sources 97-98 (2001) 185; "
+            "Obrovac & Chevrier, Chem. Rev. 114 (2014) 11444 [L]", "calibration",
+        ),
+    },
+)
+#: Critical-size factor of the element relative to Si at the same structure and expansion
+#: (toughness beyond the expansion, e.g. isotropic lithiation): Ge 620/150 nm divided by the
+#: expansion part (beta_Si / beta_Ge)^2 = (2.80 / 2.47)^2 already in the critical thickness.
+ALLOY_ELEMENT_CRITICAL_SIZE_FACTOR: dict[str, float] = _per_element(
+    "alloy_critical_size_factor", "1",
+    {
+        "Ge": (
+            (620.0 / 150.0) / (2.80 / 2.473) ** 2, f"{_LIANG}; expansion part removed",
+            "computed",
+        )
+    },
+)
+#: OCP shape: the Mark2016 Si curve (a sloping single phase) blended with a plateau curve of
+#: weight f, U = V_mean + (1 - f)(U_Si - 0.4 V) + f S(sto), where S is a zero-mean staircase
+#: of the two-phase plateaus (delithiation potentials vs Li, room temperature). Si, Ge:
+#: amorphous, sloping (f = 0). Sn: three delithiation plateaus ~0.58 / 0.70 / 0.78 V
+#: (Li-rich -> LiSn -> Sn; Winter & Besenhard, Electrochim. Acta 45 (1999) 31 [L]) at the
+#: phase boundaries LiSn (1/4.25 of Li17Sn4) and Li7Sn3 (2.33/4.25): steps of 0.08 V and
+#: 0.12 V. Al: one alpha-Al / beta-LiAl plateau (flat, Hamon 2001). f = 0.8 keeps 20 % of the
+#: Si curve's slope and its steep ends so the solver sees a well-posed OCP (calibration).
+ALLOY_OCP_PLATEAU_WEIGHT: dict[str, float] = _per_element(
+    "alloy_ocp_plateau_weight", "1",
+    {
+        "Sn": (0.8, "two-phase plateaus of Li-Sn (Winter & Besenhard 1999) [L]", "calibration"),
+        "Al": (0.8, "single alpha-Al/beta-LiAl plateau (Hamon 2001) [L]", "calibration"),
+    },
+)
+#: Mean delithiation potential of each element vs Li/Li+ (room temperature), the V_mean of
+#: the OCP above. The values live in optloop.materials.phases (LITHIATED_PHASES); they are
+#: registered here with their literature sources. With the model's OCP, the capacity-weighted
+#: mean over sto 0.01-0.99 is Si 0.333 V (Mark2016 average branch, see above), Ge 0.433 V,
+#: Sn 0.537 V, Al 0.337 V (tests/test_physics_alloys.py checks Sn and the order).
+#: Sn: delithiation plateaus of the Li-Sn phases at ~0.45-0.5 (Li-rich phases), 0.58, 0.70
+#: and 0.78 V (Winter & Besenhard, Electrochim. Acta 45 (1999) 31 [L]; Courtney & Dahn, JES
+#: 144 (1997) 2045 [L]), mean 0.5-0.6 V. At the top of charge Sn sits on its Li-rich plateau
+#: (~0.41 V in the model), far above Si (~0.18 V at the end of the CV hold), so a full cell
+#: with the fixed 4.2 V cut-off drives the NMC811 deeper (~4.58 V vs Li, stoichiometry ~0.13
+#: against 0.266 at the window's top) and the cell delivers more than its nominal capacity.
+#: Al: beta-LiAl two-phase plateau; delithiation ~0.4-0.45 V, lithiation ~0.2-0.3 V (Hamon
+#: et al., J. Power Sources 97-98 (2001) 185 [L]); the table's 0.35 V lies between the two
+#: branches, like the Mark2016 average curve for Si (not changed here).
+ALLOY_ELEMENT_MEAN_POTENTIAL_V: dict[str, float] = _per_element(
+    "alloy_mean_delithiation_potential", "V",
+    {
+        "Si": (
+            _PHASES["Si"].mean_potential_V,
+            "Obrovac & Chevrier, Chem. Rev. 114 (2014) 11444 [L]; Mark2016 delithiation "
+            "branch mean 0.45 V", "source",
+        ),
+        "Ge": (
+            _PHASES["Ge"].mean_potential_V,
+            f"Obrovac & Chevrier 2014 [L]; {_GRAETZ} (Ge films delithiate at ~0.4-0.6 V)",
+            "source",
+        ),
+        "Sn": (
+            _PHASES["Sn"].mean_potential_V,
+            "Winter & Besenhard, Electrochim. Acta 45 (1999) 31 [L]: plateaus ~0.45-0.5, "
+            "0.58, 0.70, 0.78 V on delithiation; Obrovac & Chevrier 2014 [L]", "source",
+        ),
+        "Al": (
+            _PHASES["Al"].mean_potential_V,
+            "Obrovac & Chevrier 2014 [L]; LiAl plateau delithiation ~0.4-0.45 V, lithiation "
+            "~0.2-0.3 V (Hamon et al. 2001 [L]): 0.35 V between the branches", "source",
+        ),
+    },
+)
+#: Plateau staircase: (step stoichiometry, step height [V]) pairs, highest plateau at low sto.
+ALLOY_OCP_STEPS: dict[str, tuple[tuple[float, float], ...]] = {
+    "Sn": (
+        (
+            _a("alloy_ocp_Sn_step1_sto", 1.0 / 4.25, "1", "computed", "LiSn / Li17Sn4"),
+            _a("alloy_ocp_Sn_step1_height", 0.08, "V", "source", "0.78 - 0.70 V, Winter 1999"),
+        ),
+        (
+            _a("alloy_ocp_Sn_step2_sto", 2.33 / 4.25, "1", "computed", "Li7Sn3 / Li17Sn4"),
+            _a("alloy_ocp_Sn_step2_height", 0.12, "V", "source", "0.70 - 0.58 V, Winter 1999"),
+        ),
+    ),
+}
+#: Width of each plateau step in stoichiometry (numerical smoothing).
+ALLOY_OCP_STEP_WIDTH = _a(
+    "alloy_ocp_step_width", 0.02, "1", "calibration", "smooth enough for the solver"
+)
+#: Porous films accommodate part of the swelling in their pores: the swelling that strains a
+#: film is beta_eff = (1 + beta) rho / rho_dense - 1 (the rule that an electrode porosity
+#: beta / (1 + beta) takes up the whole expansion, Obrovac & Chevrier 2014 [L]; density-modulated
+#: Si films made by switching the Ar pressure are more stable, J. Power Sources 273 (2015) 52
+#: [R]). rho_dense is the dense sputtered film's (no relief for films denser than it).
+POROUS_ACCOMMODATION_DENSITY = _a(
+    "porous_accommodation_density", _D.SPUTTER_DENSITY_DENSE, "1", "source",
+    f"{_PHYS} section 5 (dense sputtered film)",
+)
+#: Floor on the effective expansion (a film whose pores take up all the swelling still strains
+#: at its contacts): 10 % of the solid's expansion (calibration).
+POROUS_ACCOMMODATION_FLOOR = _a(
+    "porous_accommodation_floor", 0.1, "1", "calibration", "keeps the critical thickness finite"
 )
 
 # --- Film density by deposition method (defined in optloop.space.derived) ---------------------
@@ -335,8 +506,14 @@ STRUCTURAL_ASSUMPTIONS: tuple[str, ...] = (
     "two-phase mixture, the only option in PyBaMM.",
     "Thickness is emulated through volume fractions on a fixed mesh (exact for SPM); the "
     "alloy LAM proportional term is scaled the same way.",
-    "The alloy phase keeps Chen2020_composite's Si particle radius and diffusivity for every "
-    "alloy; its OCP is the Mark2016 Si curve shifted by (mean potential - 0.4 V).",
+    "The alloy phase keeps Chen2020_composite's Si particle radius for every alloy; its Li "
+    "diffusivity, Young's modulus, critical stress and OCP (the Mark2016 Si slope blended with "
+    "the element's two-phase plateaus, around its mean potential) are per element, mixed over "
+    "the active elements by stored Li, and enter the one built model as inputs.",
+    "The particle's diffusion-induced stress is the proxy of a film's mechanical loading: the "
+    "alloy LAM term is scaled by (D / D_Si)^m so the proxy does not fall with a faster "
+    "diffusivity; an element's toughness enters through its critical size and fracture "
+    "strength, porosity through the swelling its pores take up (effective expansion in h_c).",
     "The alloy's partial molar volume is the constant-Li-volume value of optloop.materials for "
     "every alloy; its volume change is beta * sto with beta from optloop.materials.",
     "Formation is not simulated: the cell starts discharged after it. Lithium is conserved: "

@@ -25,6 +25,7 @@ from optloop.materials import (
     alloy_properties,
     graphite_properties,
 )
+from optloop.materials.phases import active_fractions, resolve_phases
 from optloop.space.derived import derive
 from optloop.space.design import Design
 
@@ -66,11 +67,20 @@ _NOMINAL = "Nominal cell capacity [A.h]"
 _POS_OCP = "Positive electrode OCP [V]"
 _EXPANSION = "Alloy volume expansion"
 _OCP_SHIFT = "Alloy OCP shift [V]"
+_D_AL = _S + "Negative particle diffusivity [m2.s-1]"
+_SIGMA_AL = _S + "Negative electrode critical stress [Pa]"
+_E_AL = "Alloy Young's modulus [Pa]"
+_OCP_PLATEAU = "Alloy OCP plateau weight"
+_OCP_STEPS = (
+    ("Alloy OCP step 1 stoichiometry", "Alloy OCP step 1 height [V]"),
+    ("Alloy OCP step 2 stoichiometry", "Alloy OCP step 2 height [V]"),
+)
 
 #: The InputParameters of the built model: one simulation serves every design.
 INPUT_NAMES: tuple[str, ...] = (
     _EPS_GR, _EPS_AL, _EPS_POS, _C0_GR, _C0_AL, _C0_POS, _CMAX_AL, _LAM_GR, _LAM_AL,
-    _DSOL_AL, _DSOL_GR, _NOMINAL, _EXPANSION, _OCP_SHIFT,
+    _DSOL_AL, _DSOL_GR, _NOMINAL, _EXPANSION, _OCP_SHIFT, _D_AL, _SIGMA_AL, _E_AL,
+    _OCP_PLATEAU, *(name for step in _OCP_STEPS for name in step),
 )
 #: Per-step discharge capacity (composites have no "Capacity [A.h]" summary variable).
 CAPACITY_VARIABLE = "Discharge capacity [A.h]"
@@ -92,6 +102,13 @@ class CellModelInputs:
     alloy_max_concentration_mol_m3: float
     alloy_volume_expansion: float
     alloy_mean_potential_V: float
+    alloy_diffusivity_m2_s: float
+    alloy_young_modulus_Pa: float
+    alloy_critical_stress_Pa: float
+    alloy_critical_size_factor: float
+    alloy_effective_expansion: float
+    alloy_ocp_plateau_weight: float
+    alloy_ocp_steps: tuple[tuple[float, float], ...]
     alloy_critical_thickness_m: float
     alloy_damage_multiplier: float
     alloy_lam_rate_per_fraction_s: float
@@ -131,17 +148,88 @@ class CellModelInputs:
         return asdict(self)
 
 
-def critical_thickness_m(expansion: float, amorphous: bool) -> float:
-    """Film thickness below which the alloy cycles nearly without mechanical loss.
+def critical_thickness_m(expansion: float, amorphous: bool, size_factor: float = 1.0) -> float:
+    """Return the film thickness below which the alloy cycles nearly without mechanical loss.
 
-    h_c = h_c,a-Si * (1 if amorphous else f_cryst) * (beta_Si / beta)^2, capped.
+    h_c = h_c,a-Si * (1 if amorphous else f_cryst) * F_el * (beta_Si / beta)^2, capped, with
+    F_el the element's critical-size factor and beta the (porosity-relieved) expansion.
     """
-    base = A.CRITICAL_THICKNESS_AMORPHOUS_SI_M * (
+    base = A.CRITICAL_THICKNESS_AMORPHOUS_SI_M * size_factor * (
         1.0 if amorphous else A.CRYSTALLINE_CRITICAL_THICKNESS_FACTOR
     )
     if expansion <= 0.0:
         return A.CRITICAL_THICKNESS_MAX_M
     return min(A.CRITICAL_THICKNESS_MAX_M, base * (A.REFERENCE_EXPANSION_SI / expansion) ** 2)
+
+
+def effective_expansion(expansion: float, relative_density: float) -> float:
+    """Return the swelling that strains a film whose pores take up part of it.
+
+    beta_eff = (1 + beta) * rho / rho_dense - 1, floored at a fraction of beta; films denser
+    than the dense sputtered film get no relief (assumptions: porous accommodation).
+    """
+    ratio = min(1.0, relative_density / A.POROUS_ACCOMMODATION_DENSITY)
+    return max(A.POROUS_ACCOMMODATION_FLOOR * expansion, (1.0 + expansion) * ratio - 1.0)
+
+
+@dataclass(frozen=True)
+class ElementPhysics:
+    """Per-element physics of an alloy, mixed over its active elements by stored Li."""
+
+    diffusivity_m2_s: float
+    young_modulus_Pa: float
+    fracture_strength_factor: float
+    critical_size_factor: float
+    ocp_plateau_weight: float
+    ocp_steps: tuple[tuple[float, float], ...]
+
+
+def element_physics(weights: dict[str, float]) -> ElementPhysics:
+    """Mix the per-element physics of ``{element: Li stored}`` (missing elements: Si's).
+
+    Diffusivity and the fracture factors mix as log-means, the modulus and the OCP plateau
+    weight linearly; the plateau steps of each element are kept, their heights scaled by the
+    element's weight (two steps at most: the model has two step inputs).
+    """
+    total = sum(weights.values())
+    if total <= 0.0:
+        weights, total = {"Si": 1.0}, 1.0
+    w = {el: v / total for el, v in weights.items() if v > 0.0}
+
+    def get(table: dict[str, float], el: str, default: float) -> float:
+        return table.get(el, default)
+
+    def logmean(table: dict[str, float], default: float) -> float:
+        return math.exp(sum(x * math.log(get(table, el, default)) for el, x in w.items()))
+
+    d_si = A.ALLOY_ELEMENT_DIFFUSIVITY_M2_S["Si"]
+    e_si = A.ALLOY_ELEMENT_YOUNG_MODULUS_PA["Si"]
+    steps: list[tuple[float, float]] = []
+    for el, x in sorted(w.items(), key=lambda kv: -kv[1]):
+        for sto, height in A.ALLOY_OCP_STEPS.get(el, ()):
+            steps.append((sto, height * x))
+    steps = sorted(steps, key=lambda sh: -sh[1])[: len(_OCP_STEPS)]
+    while len(steps) < len(_OCP_STEPS):
+        steps.append((0.5, 0.0))
+    return ElementPhysics(
+        diffusivity_m2_s=logmean(A.ALLOY_ELEMENT_DIFFUSIVITY_M2_S, d_si),
+        young_modulus_Pa=sum(x * get(A.ALLOY_ELEMENT_YOUNG_MODULUS_PA, el, e_si)
+                             for el, x in w.items()),
+        fracture_strength_factor=logmean(A.ALLOY_ELEMENT_FRACTURE_STRENGTH_FACTOR, 1.0),
+        critical_size_factor=logmean(A.ALLOY_ELEMENT_CRITICAL_SIZE_FACTOR, 1.0),
+        ocp_plateau_weight=sum(
+            x * get(A.ALLOY_OCP_PLATEAU_WEIGHT, el, 0.0) for el, x in w.items()
+        ),
+        ocp_steps=tuple(sorted(steps)),
+    )
+
+
+def _li_weights(composition: dict[str, float]) -> dict[str, float]:
+    """Return the Li each active alloying element stores per formula unit."""
+    table = resolve_phases(None)
+    return {
+        el: n * table[el].li_per_host_atom for el, n in active_fractions(composition).items()
+    }
 
 
 @lru_cache(maxsize=8)
@@ -198,15 +286,24 @@ def cell_model_inputs(
         beta = props.volume_expansion
         potential = props.mean_potential_V
         q_a = derived.alloy_areal_capacity_mAh_cm2
+        physics = element_physics(_li_weights(props.composition))
     else:
         t_a, rho, amorphous, formula = 0.0, 1.0, True, "none"
         si = alloy_properties({"Si": 1.0})
         cmax_a, beta, potential = si.max_concentration_mol_m3, si.volume_expansion, 0.4
         q_a = 0.0
+        physics = element_physics({"Si": 1.0})
 
-    h_c = critical_thickness_m(beta, amorphous)
+    beta_eff = effective_expansion(beta, rho)
+    h_c = critical_thickness_m(beta_eff, amorphous, physics.critical_size_factor)
     damage = 1.0 + (t_a / h_c) ** A.THICKNESS_DAMAGE_EXPONENT if t_a > 0 else 0.0
-    lam_rel = A.ALLOY_LAM_RATE_PER_FRACTION_S * damage * rho**A.POROUS_BUFFER_EXPONENT
+    # The particle's diffusion-induced stress stands for the film's mechanical loading, which
+    # (substrate-constrained swelling) does not fall with the diffusivity: the proxy is kept at
+    # Si's diffusivity, sigma ~ 1/D, and an element's toughness enters through its critical
+    # size (assumptions: per-element alloy physics). The diffusivity itself still sets the
+    # particle's kinetics. Porosity acts through the effective expansion in h_c.
+    d_ratio = physics.diffusivity_m2_s / A.ALLOY_ELEMENT_DIFFUSIVITY_M2_S["Si"]
+    lam_rel = A.ALLOY_LAM_RATE_PER_FRACTION_S * damage * d_ratio**A.LAM_EXPONENT
     d_sol = (
         A.ALLOY_SEI_SOLVENT_DIFFUSIVITY_M2_S
         * (A.AMORPHOUS_SEI_FACTOR if amorphous else 1.0)
@@ -298,6 +395,13 @@ def cell_model_inputs(
         alloy_max_concentration_mol_m3=cmax_a,
         alloy_volume_expansion=beta,
         alloy_mean_potential_V=potential,
+        alloy_diffusivity_m2_s=physics.diffusivity_m2_s,
+        alloy_young_modulus_Pa=physics.young_modulus_Pa,
+        alloy_critical_stress_Pa=A.ALLOY_CRITICAL_STRESS_PA * physics.fracture_strength_factor,
+        alloy_critical_size_factor=physics.critical_size_factor,
+        alloy_effective_expansion=beta_eff,
+        alloy_ocp_plateau_weight=physics.ocp_plateau_weight,
+        alloy_ocp_steps=physics.ocp_steps,
         alloy_critical_thickness_m=h_c,
         alloy_damage_multiplier=damage,
         alloy_lam_rate_per_fraction_s=lam_rel,
@@ -362,6 +466,15 @@ def to_pybamm_inputs(cmi: CellModelInputs) -> dict[str, float]:
         _NOMINAL: cmi.nominal_capacity_Ah,
         _EXPANSION: cmi.alloy_volume_expansion,
         _OCP_SHIFT: cmi.alloy_mean_potential_V - A.SI_OCP_REFERENCE_POTENTIAL_V,
+        _D_AL: cmi.alloy_diffusivity_m2_s,
+        _SIGMA_AL: cmi.alloy_critical_stress_Pa,
+        _E_AL: cmi.alloy_young_modulus_Pa,
+        _OCP_PLATEAU: cmi.alloy_ocp_plateau_weight,
+        **{
+            name: value
+            for (n_sto, n_h), (sto, h) in zip(_OCP_STEPS, cmi.alloy_ocp_steps, strict=True)
+            for name, value in ((n_sto, sto), (n_h, h))
+        },
     }
 
 
@@ -434,14 +547,30 @@ def build_parameter_values(parameter_set: str = "Chen2020_composite") -> Any:
         wall = slope * width * pybamm.log(1.0 + pybamm.exp((sto - s_lim) / width))
         return ocp_pos(sto) - wall
 
+    ref = A.SI_OCP_REFERENCE_POTENTIAL_V
+    step_width = A.ALLOY_OCP_STEP_WIDTH
+
     def alloy_ocp(sto: Any) -> Any:
-        return si_ocp(sto) + pybamm.InputParameter(_OCP_SHIFT)
+        # U = V_mean + (1 - f)(U_Si - 0.4) + f (S(sto) + steep ends), S a zero-mean staircase
+        # of the element's two-phase plateaus (assumptions: per-element OCP).
+        f = pybamm.InputParameter(_OCP_PLATEAU)
+        staircase = sum(
+            pybamm.InputParameter(n_h)
+            * (pybamm.sigmoid(sto, pybamm.InputParameter(n_sto), 1.0 / step_width)
+               - pybamm.InputParameter(n_sto))
+            for n_sto, n_h in _OCP_STEPS
+        )
+        ends = 1e-4 * (1.0 / sto + 1.0 / (sto - 1.0))
+        return (
+            ref + pybamm.InputParameter(_OCP_SHIFT) + (1.0 - f) * (si_ocp(sto) - ref)
+            + f * (staircase + ends)
+        )
 
     def alloy_volume_change(sto: Any) -> Any:
         return pybamm.InputParameter(_EXPANSION) * sto
 
     def alloy_young_modulus(sto: Any, T: Any) -> Any:
-        return A.ALLOY_YOUNG_MODULUS_DELITHIATED_PA * (1.0 - A.ALLOY_MODULUS_SOFTENING * sto)
+        return pybamm.InputParameter(_E_AL) * (1.0 - A.ALLOY_MODULUS_SOFTENING * sto)
 
     update: dict[str, Any] = {
         _P + "Negative electrode Poisson's ratio": A.GRAPHITE_POISSON_RATIO,
@@ -461,9 +590,7 @@ def build_parameter_values(parameter_set: str = "Chen2020_composite") -> Any:
         _S + "Negative electrode reference concentration for free of deformation [mol.m-3]": 0.0,
         _S + "Negative electrode volume change": alloy_volume_change,
         _S + "Negative electrode LAM constant exponential term": A.LAM_EXPONENT,
-        _S + "Negative electrode critical stress [Pa]": A.ALLOY_CRITICAL_STRESS_PA,
         _S + "Negative electrode OCP [V]": alloy_ocp,
-        _S + "Negative particle diffusivity [m2.s-1]": A.ALLOY_DIFFUSIVITY_M2_S,
         _CMAX_GR: graphite_properties().max_concentration_mol_m3,
         _POS_OCP: positive_ocp,
         "Negative electrode thickness [m]": A.NEGATIVE_MESH_THICKNESS_M,
