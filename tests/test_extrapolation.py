@@ -12,8 +12,10 @@ from optloop.evaluators.pybamm.mapping import cell_model_inputs, to_pybamm_input
 from optloop.space.design import Design
 
 CAP = 300
-#: A thick amorphous Si film on graphite: it dies by Si LAM and SEI within ~50 cycles.
+#: A 2 um amorphous Si film on graphite: it dies by Si LAM and SEI within ~40 cycles.
 SHORT_LIVED = design(alloy(SI, 2.0), 40.0)
+#: A 1.5 um film: ~190 cycles (measured 189 brute force, 185 extrapolated, 56 cycles solved).
+MID_LIVED = design(alloy(SI, 1.5), 40.0)
 #: Cycle-life agreement asked of the extrapolated run (the issue's per-design maximum).
 LIFE_TOLERANCE = 0.10
 
@@ -31,8 +33,8 @@ def extrapolating() -> CellSimulator:
 def test_extrapolated_life_agrees_with_brute_force(
     brute: CellSimulator, extrapolating: CellSimulator
 ) -> None:
-    b = brute.run(SHORT_LIVED, "full")
-    x = extrapolating.run(SHORT_LIVED, "full")
+    b = brute.run(MID_LIVED, "full")
+    x = extrapolating.run(MID_LIVED, "full")
     assert b.ok and x.ok, (b.reason, x.reason)
     assert not b.censored["cycle_life"] and not x.censored["cycle_life"]
     life_b, life_x = b.metrics["cycle_life"], x.metrics["cycle_life"]
@@ -48,7 +50,7 @@ def test_extrapolated_life_agrees_with_brute_force(
     assert info["simulated_cycles"] + info["extrapolated_cycles"] == info["last_cycle"]
     assert x.metrics["cycles_solved"] == info["simulated_cycles"]
     assert x.metrics["cycles_extrapolated"] == info["extrapolated_cycles"]
-    assert info["extrapolated_cycles"] > 0
+    assert info["extrapolated_cycles"] > info["simulated_cycles"]
     assert x.frame is not None
     counts = sorted(int(c) for c in x.frame["Cycle Count / 1"].unique())
     assert counts == info["simulated_cycle_numbers"]
