@@ -339,7 +339,10 @@ def run_extrapolated(
         delta = min(delta, limit)
         if delta < s.min_jump:
             # Too close to the end of life or the cap to skip: simulate, a few cycles at once.
-            k = max(1, min(n_total - n, s.settle_cycles, max(1, int(remaining)) + 1))
+            k = min(n_total - n, s.settle_cycles)
+            if math.isfinite(remaining):
+                k = min(k, max(1, int(remaining)) + 1)
+            k = max(1, k)
             try:
                 sol_d, cycles_d, caps_d = solve(k, _seed(template, y_cur))
             except _Incomplete as exc:
