@@ -325,6 +325,29 @@ def report(brute: dict[str, Any], extrap: dict[str, Any], reused: bool) -> dict[
         f"- extrapolated: started {extrap['started']}, load {extrap['load_avg_before']} at "
         f"start, {extrap['load_avg_after']} at the end",
         "",
+        "## Method (`optloop/evaluators/pybamm/extrapolate.py`)",
+        "",
+        "Sulzer et al., J. Electrochem. Soc. 2021 (adaptive inter-cycle extrapolation), on the "
+        "built PyBaMM experiment: the state vector at the end of each cycle (end of discharge) is "
+        "a slowly varying function of the cycle number. After two simulated cycles its drift per "
+        "cycle is known and every differential state (SEI per phase, active-material fraction "
+        "per phase, the lithium lost with it, the particle concentrations that carry the "
+        "inventory, counters) jumps `delta` cycles by an explicit Euler step; no state is named, "
+        "so other mechanisms (plating, cracking) are carried along. The particle concentrations "
+        "are then rescaled so that the lithium in particles + SEI + lost material is exactly "
+        "what it was (the product fraction x concentration makes the Euler step leak lithium at "
+        "second order). Two cycles are simulated from the jumped state; the drift of the second "
+        "against the drift used, times `delta/2`, estimates the jump's local error on the "
+        "capacity (to cycle 1's), the lithium inventory (to the cell's lithium) and, 10x looser, "
+        "the slow states (each to its variable's size). Under the tolerance the jump is "
+        "accepted and `delta` grows (at most x2, at most `max_jump`); over it, it is retried "
+        "smaller. A jump takes at most half the cycles predicted to remain before 80 %, so the "
+        "step shrinks near the crossing and the last cycles before it are simulated one by "
+        "one: the cycle life is located on simulated cycles (between two simulated cycles the "
+        "capacity is interpolated, `cycle_numbering: count`). The BDF frame keeps the simulated "
+        "cycles with their true numbers; the outcome's metadata (`cycle_extrapolation`) lists "
+        "them and counts simulated and extrapolated cycles.",
+        "",
         "## Per design",
         "",
         "`+`: censored at the cap. Error relative to the brute-force life. Cycles: simulated / "

@@ -91,3 +91,17 @@ def test_a_jump_conserves_lithium(extrapolating: CellSimulator) -> None:
     assert abs(total_unfixed - total_before) / total_before > 1e-7  # the defect is real
     assert fix != 0.0
     assert total_after == pytest.approx(total_before, rel=1e-9)
+
+
+def test_long_life_is_censored_at_the_cap_with_few_cycles_solved(
+    extrapolating: CellSimulator,
+) -> None:
+    # Graphite alone barely fades: the run jumps to the cap, simulates the cap's cycle and
+    # reports a censored life equal to the cap, having solved a fraction of the cycles.
+    out = extrapolating.run(design(carbon_um=80.0), "full")
+    assert out.ok, out.reason
+    assert out.censored["cycle_life"] is True
+    assert out.metrics["cycle_life"] == CAP
+    info = out.extrapolation
+    assert info is not None and info["last_cycle"] == CAP
+    assert info["simulated_cycles"] < CAP / 3
