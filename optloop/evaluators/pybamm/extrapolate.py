@@ -266,7 +266,14 @@ def run_extrapolated(
     state: dict[str, Any] = {"offset": 0.0}
 
     def solve(n_cycles: int, start: Any) -> tuple[Any, list[Any], list[float]]:
-        sol = simulation(n_cycles).solve(inputs=inputs, starting_solution=start)
+        import pybamm
+
+        try:
+            sol = simulation(n_cycles).solve(inputs=inputs, starting_solution=start)
+        except pybamm.SolverError as exc:
+            # PyBaMM raises when the very first step fails (later failures end the
+            # experiment early): after a jump that rejects it, else it is a stop.
+            raise _Incomplete(f"solver error at the first step: {exc}"[:600], [], []) from None
         cycles = list(sol.cycles)
         caps = [capacity(c) for c in cycles]
         known: list[float] = []
