@@ -326,7 +326,9 @@ def plot(brute: dict[str, Any], extrap: dict[str, Any], path: Path, n: int = 6) 
                 label=f"extrapolated: simulated cycles (life "
                 f"{_fmt_life(x['cycle_life'], x['censored'])})")
         ax.axhline(0.8, color="k", lw=0.6, ls=":")
-        ax.set_title(f"{x['name']}: {_describe(x['design'])}", fontsize=7)
+        desc = _describe(x["design"])
+        ax.set_title(f"{x['name']}: {desc}" if x["name"].startswith("sampled") else desc,
+                     fontsize=7)
         ax.set_xlabel("cycle")
         ax.set_ylabel("Q / Q1")
         ax.legend(fontsize=6)
