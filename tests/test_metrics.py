@@ -213,3 +213,60 @@ def test_bad_data_and_arguments() -> None:
         compute_metrics(df, threshold=1.5)
     with pytest.raises(MetricsError, match="cell='coin'"):
         compute_metrics(df, cell="coin")  # type: ignore[arg-type]
+
+
+def gapped_linear_fade(numbers: Sequence[int]) -> pd.DataFrame:
+    """The linear fade of :func:`linear_fade`, keeping only the cycles numbered ``numbers``."""
+    charge, discharge = linear_fade(max(numbers))
+    frames = []
+    offset = 0.0
+    for n in numbers:
+        one = cycling([charge[n - 1]], [discharge[n - 1]], first_cycle=n)
+        one[TEST_TIME] += offset
+        offset = float(one[TEST_TIME].iloc[-1]) + 10.0
+        frames.append(one)
+    t = np.concatenate([f[TEST_TIME].to_numpy() for f in frames])
+    i = np.concatenate([f[CURRENT].to_numpy() for f in frames])
+    c = np.concatenate([f[CYCLE].to_numpy() for f in frames])
+    return build_bdf_frame(t, np.full(t.shape, 3.7), i, c)
+
+
+def test_gapped_frame_interpolates_cycle_life_between_simulated_cycles() -> None:
+    # Cycles 12..29 are missing (extrapolated); the fade is linear, so interpolating between
+    # cycle 11 (0.89 Ah) and 30 (0.70 Ah) must give the exact life, 21, not the position 6.
+    numbers = [1, 2, 3, 10, 11, 30, 31]
+    frame = gapped_linear_fade(numbers)
+    m = compute_metrics(frame, cycle_numbering="count")
+    assert m.cycle_numbers == tuple(numbers)
+    assert m.cycle_life == 21
+    assert m.cycle_life_censored is False
+    assert m.cycles_completed == 31
+    assert m.cycle_numbering == "count"
+    by_order = compute_metrics(frame)
+    assert by_order.cycle_life == 6  # the default numbering counts rows of cycles, not cycles
+    assert by_order.cycles_completed == 7
+
+
+def test_gapped_frame_above_threshold_is_censored_at_its_last_cycle() -> None:
+    m = compute_metrics(gapped_linear_fade([1, 2, 8, 9, 15]), cycle_numbering="count")
+    assert m.cycle_life_censored is True
+    assert m.cycle_life == 15
+    assert m.cycles_completed == 15
+
+
+def test_end_of_life_with_gaps_interpolates_and_checks_its_input() -> None:
+    from optloop.data.metrics import end_of_life_cycle, end_of_life_cycle_with_gaps
+
+    # 1.0 Ah at cycle 1, 0.5 Ah at cycle 10: interpolated 0.833 Ah at cycle 4, 0.778 at 5.
+    assert end_of_life_cycle_with_gaps([1, 10], [1.0, 0.5], 1.0, 0.8) == 5
+    # Without gaps it is the plain rule, cycle by cycle (exactly at the threshold is not).
+    q = [1.0, 0.9, 0.8, 0.79, 0.7]
+    assert end_of_life_cycle_with_gaps([1, 2, 3, 4, 5], q, 1.0, 0.8) == end_of_life_cycle(q)
+    assert end_of_life_cycle_with_gaps([1, 5], [1.0, 0.9], 1.0, 0.8) is None
+    assert end_of_life_cycle_with_gaps([3, 7], [0.5, 0.4], 1.0, 0.8) == 3
+    with pytest.raises(MetricsError, match="must increase"):
+        end_of_life_cycle_with_gaps([1, 3, 3], [1.0, 0.9, 0.7], 1.0, 0.8)
+    with pytest.raises(MetricsError, match="must match"):
+        end_of_life_cycle_with_gaps([1, 2], [1.0], 1.0, 0.8)
+    with pytest.raises(MetricsError, match=r"cycle_numbering='gaps'.*'order' or 'count'"):
+        compute_metrics(gapped_linear_fade([1, 2]), cycle_numbering="gaps")  # type: ignore[arg-type]

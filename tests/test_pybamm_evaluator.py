@@ -29,8 +29,10 @@ from optloop.space.design import Design
 def test_options_defaults() -> None:
     opts = PybammOptions()
     assert opts.parameter_set == "Chen2020_composite"
-    assert opts.cycle_cap == 300 and opts.screen_cycles == 50 and opts.chunk_cycles == 25
-    assert opts.cycles_for("screen") == 50 and opts.cycles_for("full") == 300
+    assert opts.cycle_cap == 3000 and opts.screen_cycles == 50 and opts.chunk_cycles == 25
+    assert opts.cycles_for("screen") == 50 and opts.cycles_for("full") == 3000
+    # Full runs extrapolate over cycles; 50-cycle screens stay brute force.
+    assert opts.extrapolation and opts.extrapolation_min_cycles > opts.screen_cycles
     assert "workers" not in PybammOptions.model_fields  # the campaign's executor section
     assert opts.protocol.cycle_steps() == (
         "Charge at 0.5C until 4.2 V",
@@ -47,11 +49,16 @@ def test_options_defaults() -> None:
         ({"protocol": {"voltage_min_V": 4.0, "voltage_max_V": 4.2}}, "narrower than 0.3 V"),
         ({"protocol": {"cv_cutoff_c_rate": 0.5}}, "cv_cutoff_c_rate"),
         ({"cycle_cap": 0}, "cycle_cap"),
-        ({"screen_cycles": 400}, "exceeds cycle_cap"),
+        ({"screen_cycles": 400, "cycle_cap": 300}, "exceeds cycle_cap"),
         ({"workers": 2}, "workers: unknown key"),  # moved to the top-level executor section
         ({"executor": {"kind": "local"}}, "executor: unknown key"),
         ({"bogus": 1}, "bogus"),
         ({"positive_electrodes": {"LFP": "Prada2013"}}, "only positives"),
+        ({"extrapolation_tolerance": 0.0}, r"extrapolation_tolerance: .*greater than 0"),
+        ({"extrapolation_tolerance": 0.5}, r"extrapolation_tolerance: .*less than or equal"),
+        ({"extrapolation_max_jump": 1}, r"extrapolation_max_jump: .*greater than or equal to 2"),
+        ({"extrapolation_min_cycles": 0}, "extrapolation_min_cycles"),
+        ({"extrapolation": "sometimes"}, "extrapolation"),
     ],
 )
 def test_options_reject_bad_values(options: dict[str, Any], fragment: str) -> None:

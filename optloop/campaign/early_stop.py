@@ -7,6 +7,12 @@ and its predicted cycle life recorded, as Attia et al. (2020) did. One decision 
 features use its first ``after_cycles`` cycles, so a later look would not see anything new to
 the model; a cell whose review waits for a trained predictor is looked at again once the
 training set grows.
+
+Every BDF file is read with the metrics protocol its evaluator recorded
+(:func:`optloop.data.metrics.file_protocol`), with the stopper's cell configuration and
+end-of-life threshold: a file of an extrapolating simulation holds only the cycles it
+simulated, numbered by their cycle counts (``cycle_numbering: count``), and the cycle life and
+the features address cycles by those numbers, not by position.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from optloop.config import EarlyStoppingConfig
-from optloop.data import CycleMetrics, compute_metrics, read_bdf
+from optloop.data import CycleMetrics, read_bdf
+from optloop.data.metrics import MetricsProtocol, file_protocol
 from optloop.exceptions import OptloopError
 from optloop.prediction import (
     CycleLifeExample,
@@ -90,16 +97,22 @@ class EarlyStopper:
             metrics = None
             if trial.bdf_path:
                 try:
-                    frame, _ = read_bdf(trial.bdf_path)
+                    frame, metadata = read_bdf(trial.bdf_path)
                     cell = str(trial.metadata.get("cell", "full"))
-                    metrics = compute_metrics(
-                        frame, cell="half" if cell == "half" else "full",
-                        threshold=self.threshold, source=trial.bdf_path,
+                    metrics = self._protocol(metadata, cell, trial.bdf_path).compute(
+                        frame, source=trial.bdf_path
                     )
                 except (OSError, OptloopError) as exc:
                     log.warning("trial %s: its data cannot train the predictor: %s", trial.id, exc)
             self._curves[trial.id] = metrics
         return self._curves[trial.id]
+
+    def _protocol(self, metadata: dict[str, Any], cell: str, source: str) -> MetricsProtocol:
+        """Return the file's recorded metrics protocol with this stopper's cell and threshold."""
+        protocol, _ = file_protocol(metadata, source=source)
+        return protocol.with_changes(
+            cell="half" if cell == "half" else "full", threshold=self.threshold
+        )
 
     @staticmethod
     def measured(trials: Sequence[Trial]) -> list[Trial]:
@@ -153,10 +166,9 @@ class EarlyStopper:
             The review, or None when the cell has fewer than ``after_cycles`` cycles, has
             already reached end of life, or no predictor can be trained yet.
         """
-        frame, _ = read_bdf(partial_bdf)
-        metrics = compute_metrics(
-            frame, cell="half" if cell == "half" else "full", threshold=self.threshold,
-            in_progress=True, source=partial_bdf,
+        frame, metadata = read_bdf(partial_bdf)
+        metrics = self._protocol(metadata, cell, partial_bdf).compute(
+            frame, in_progress=True, source=partial_bdf
         )
         if metrics.cycles_completed < self.config.after_cycles:
             return None

@@ -12,7 +12,7 @@ from optloop.cli._format import echo_json, fmt, table
 from optloop.cli.space_cmd import read_designs
 from optloop.config import load_config
 from optloop.data.bdf import metadata_path, read_bdf
-from optloop.data.metrics import compute_metrics
+from optloop.data.metrics import file_protocol
 from optloop.evaluators.base import evaluate as evaluate_sync
 from optloop.evaluators.registry import evaluator_for_config
 from optloop.exceptions import OptloopError
@@ -119,8 +119,10 @@ def evaluate(
         # The evaluator keeps its file where the campaign would; --out gets a copy.
         copied = _copy_bdf(Path(result.bdf_path), out_dir)
         result = replace(result, bdf_path=copied)
-        frame, _ = read_bdf(copied)
-        fig = capacity_fade_figure({"design": compute_metrics(frame)}, "Capacity fade")
+        frame, meta = read_bdf(copied)
+        # The protocol the evaluator recorded (true cycle numbers of an extrapolated run).
+        protocol, _ = file_protocol(meta, source=str(copied))
+        fig = capacity_fade_figure({"design": protocol.compute(frame)}, "Capacity fade")
         plot = save(fig, out_dir / "capacity_fade.png")
     doc = {
         "status": result.state.value,

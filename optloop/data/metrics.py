@@ -33,8 +33,16 @@ Definitions (``lab-data-tracking-scale.md`` §1.5):
   threshold is :data:`END_OF_LIFE_FRACTION`). If no cycle falls below, the test stopped first
   (at the cycle cap, say): the cycle life is the number of cycles completed, a lower bound,
   and ``cycle_life_censored`` is true. Censored values must never be used as exact.
+* **Cycle numbering** (``cycle_numbering``): ``"order"`` (the default) numbers the counted
+  cycles ``1, 2, ...`` in file order, as above. ``"count"`` takes the BDF cycle counts as the
+  true cycle numbers (shifted so the first counted cycle is 1), for data with gaps: a
+  simulation that extrapolated over cycles keeps only the cycles it simulated. The capacity
+  of a missing cycle is then interpolated linearly between its simulated neighbours, the
+  cycle life is the first whole cycle whose interpolated capacity is below the threshold
+  (:func:`end_of_life_cycle_with_gaps`), and ``cycles_completed`` is the last cycle's number.
 * **The protocol** (:class:`MetricsProtocol`) holds every choice above: cell, reference,
-  threshold, formation cycles, the first charge when the data lack it, the planned cycles.
+  threshold, formation cycles, the first charge when the data lack it, the planned cycles,
+  the cycle numbering.
   Evaluators compute their metrics through one (measured data through
   :func:`optloop.evaluators.measured.measured_metrics`, which records it in the result's
   metadata) and record it under :data:`METRICS_PROTOCOL_KEY`: the PyBaMM evaluator in the
@@ -70,12 +78,14 @@ __all__ = [
     "METRICS_PROTOCOL_KEY",
     "CellConfiguration",
     "CycleMetrics",
+    "CycleNumbering",
     "FormationRule",
     "MetricsError",
     "MetricsProtocol",
     "ReferenceMode",
     "compute_metrics",
     "end_of_life_cycle",
+    "end_of_life_cycle_with_gaps",
     "file_protocol",
     "formation_cycle_count",
 ]
@@ -83,6 +93,7 @@ __all__ = [
 CellConfiguration = Literal["full", "half"]
 ReferenceMode = Literal["first", "max_early", "nominal"]
 FormationRule = int | Literal["auto"]
+CycleNumbering = Literal["order", "count"]
 #: Cycles searched by the ``"max_early"`` reference mode.
 EARLY_CYCLES = 5
 #: ``formation_cycles="auto"``: a leading cycle is formation when its median discharge current
@@ -111,7 +122,7 @@ class CycleMetrics:
     threshold: float
     """End of life is ``Q_out < threshold * Q_ref``."""
     cycle_numbers: tuple[int, ...]
-    """``1, 2, ...``: the numbering cycle life uses."""
+    """``1, 2, ...``: the numbering cycle life uses (with gaps under ``"count"`` numbering)."""
     cycle_counts: tuple[int, ...]
     """The instrument's cycle count of each cycle, as in the file."""
     charge_capacity_Ah: tuple[float, ...]
@@ -156,6 +167,8 @@ class CycleMetrics:
     """Coulombic efficiency of the first formation cycle; None when none was excluded."""
     first_charge_capacity_Ah: float | None = None
     """The first charge the protocol gave because the data lack it; None when they hold it."""
+    cycle_numbering: CycleNumbering = "order"
+    """``"order"``: cycles numbered in file order; ``"count"``: by their cycle counts (gaps)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists)."""
@@ -194,7 +207,12 @@ def _check_arguments(
     planned_cycles: int | None,
     formation_cycles: object,
     first_charge_capacity_Ah: float | None = None,
+    cycle_numbering: str = "order",
 ) -> None:
+    if cycle_numbering not in ("order", "count"):
+        raise MetricsError(
+            f"cycle_numbering={cycle_numbering!r} is not allowed; use 'order' or 'count'"
+        )
     if cell not in ("full", "half"):
         raise MetricsError(f"cell={cell!r} is not allowed; use 'full' or 'half'")
     if reference not in ("first", "max_early", "nominal"):
@@ -264,6 +282,54 @@ def end_of_life_cycle(
     return int(below[0]) + 1 if below.size else None
 
 
+def end_of_life_cycle_with_gaps(
+    cycle_numbers: Sequence[int] | npt.ArrayLike,
+    capacity_Ah: Sequence[float] | npt.ArrayLike,
+    reference_capacity_Ah: float,
+    threshold: float = END_OF_LIFE_FRACTION,
+) -> int | None:
+    """Return the first whole cycle whose capacity is below ``threshold`` x the reference.
+
+    The cycles given may have gaps (an extrapolating simulation keeps only the cycles it
+    simulated); a missing cycle's capacity is interpolated linearly between its neighbours.
+    Between a cycle ``a`` at or above the threshold and the next given cycle ``b`` below it,
+    the cycle life is the first whole ``n`` in ``(a, b]`` whose interpolated capacity is below.
+    Without gaps this is :func:`end_of_life_cycle`.
+
+    Args:
+        cycle_numbers: Increasing cycle numbers of the given cycles.
+        capacity_Ah: Delivered capacity of each given cycle.
+        reference_capacity_Ah: ``Q_ref``.
+        threshold: The end-of-life fraction of the reference.
+
+    Returns:
+        The cycle life, or None when no given cycle fell below.
+
+    Raises:
+        MetricsError: If the numbers are not increasing or the lengths differ.
+    """
+    n = np.asarray(cycle_numbers, dtype=float)
+    q = np.asarray(capacity_Ah, dtype=float)
+    if n.shape != q.shape:
+        raise MetricsError(
+            f"cycle_numbers has {n.size} entries, capacity_Ah {q.size}; they must match"
+        )
+    if n.size > 1 and not np.all(np.diff(n) > 0):
+        raise MetricsError(f"cycle_numbers must increase; got {n.astype(int).tolist()[:20]}")
+    limit = threshold * float(reference_capacity_Ah)
+    below = np.flatnonzero(q < limit)
+    if not below.size:
+        return None
+    j = int(below[0])
+    if j == 0:
+        return int(n[0])
+    a, b, qa, qb = n[j - 1], n[j], q[j - 1], q[j]
+    # qa >= limit > qb: the interpolated capacity falls below the limit after a + x.
+    x = (qa - limit) / (qa - qb) * (b - a)
+    life = a + math.floor(x) + 1
+    return int(min(max(life, a + 1), b))
+
+
 @dataclass(frozen=True)
 class MetricsProtocol:
     """How a cell's cycling data become its metrics: every choice, in one place.
@@ -288,11 +354,15 @@ class MetricsProtocol:
     """The first charge when the data lack it (formation not simulated), for the FCE."""
     planned_cycles: int | None = None
     """The cycles the test asked for (the cycle cap), to flag early stops."""
+    cycle_numbering: CycleNumbering = "order"
+    """``"order"``: number cycles in file order; ``"count"``: by their cycle counts, with
+    gaps interpolated (data of an extrapolating simulation)."""
 
     def __post_init__(self) -> None:
         _check_arguments(
             self.cell, self.reference, self.nominal_capacity_Ah, self.threshold,
             self.planned_cycles, self.formation_cycles, self.first_charge_capacity_Ah,
+            self.cycle_numbering,
         )
 
     def compute(
@@ -313,6 +383,7 @@ class MetricsProtocol:
             in_progress=in_progress,
             formation_cycles=self.formation_cycles,
             first_charge_capacity_Ah=self.first_charge_capacity_Ah,
+            cycle_numbering=self.cycle_numbering,
             source=source,
         )
 
@@ -429,6 +500,7 @@ def compute_metrics(
     in_progress: bool = False,
     formation_cycles: FormationRule = 0,
     first_charge_capacity_Ah: float | None = None,
+    cycle_numbering: CycleNumbering = "order",
     source: str = "<data frame>",
 ) -> CycleMetrics:
     """Compute per-cycle capacities, efficiencies, retention and cycle life of one cell.
@@ -451,6 +523,8 @@ def compute_metrics(
         first_charge_capacity_Ah: The cell's first charge when the data do not hold it (a
             simulation starting after formation); the first-cycle efficiency is then cycle
             1's ``Q_out`` over it. Not allowed with formation cycles.
+        cycle_numbering: ``"order"`` numbers the counted cycles in file order; ``"count"``
+            by their cycle counts (gaps allowed, capacities interpolated for the cycle life).
         source: What to call the data in error messages (usually the file name).
 
     Returns:
@@ -464,7 +538,7 @@ def compute_metrics(
     """
     _check_arguments(
         cell, reference, nominal_capacity_Ah, threshold, planned_cycles, formation_cycles,
-        first_charge_capacity_Ah,
+        first_charge_capacity_Ah, cycle_numbering,
     )
     frame = validate_bdf(df, source=source)
     if CYCLE not in frame.columns:
@@ -527,8 +601,20 @@ def compute_metrics(
         float(o / i) if i > 0 else None for o, i in zip(out_kept, in_kept, strict=True)
     )
     retention = out_kept / q_ref
-    n_cycles = int(keep.sum())
-    crossed = end_of_life_cycle(out_kept, q_ref, threshold)
+    if cycle_numbering == "count":
+        kept_counts = counts[keep].astype(float)
+        if not np.allclose(kept_counts, np.round(kept_counts)):
+            raise MetricsError(
+                f"{source}: cycle_numbering='count' needs whole cycle counts; got "
+                f"{kept_counts[:10].tolist()}"
+            )
+        numbers = (np.round(kept_counts) - round(kept_counts[0]) + 1).astype(int)
+        crossed = end_of_life_cycle_with_gaps(numbers, out_kept, q_ref, threshold)
+        n_cycles = int(numbers[-1])
+    else:
+        numbers = np.arange(1, int(keep.sum()) + 1)
+        crossed = end_of_life_cycle(out_kept, q_ref, threshold)
+        n_cycles = int(keep.sum())
     censored = crossed is None
     cycle_life = n_cycles if crossed is None else crossed
     if first_charge_capacity_Ah is not None:
@@ -543,7 +629,7 @@ def compute_metrics(
         reference_mode=reference,
         reference_capacity_Ah=q_ref,
         threshold=float(threshold),
-        cycle_numbers=tuple(range(1, n_cycles + 1)),
+        cycle_numbers=tuple(int(x) for x in numbers),
         cycle_counts=tuple(int(c) for c in counts[keep]),
         charge_capacity_Ah=tuple(float(x) for x in charge[keep]),
         discharge_capacity_Ah=tuple(float(x) for x in discharge[keep]),
@@ -566,4 +652,5 @@ def compute_metrics(
         formation_rule=formation_cycles,
         formation_first_cycle_efficiency=formation_efficiency,
         first_charge_capacity_Ah=first_charge_capacity_Ah,
+        cycle_numbering=cycle_numbering,
     )

@@ -21,6 +21,14 @@ formation dominates it), with retention ``r(n) = Q(n) / Q_ref``:
   (floored at 1e-12);
 * ``first_cycle_efficiency``: CE of cycle 1.
 
+Cycles are addressed by their **cycle numbers**, never by position: data with gaps (an
+extrapolating simulation keeps only the cycles it simulated, ``CycleMetrics.cycle_numbers``
+then skips) are first put on the whole cycles ``1..n_cycles`` by linear interpolation between
+the given neighbours (:func:`cycles_on_grid`, the same rule as the cycle life of gapped data
+in :func:`optloop.data.metrics.end_of_life_cycle_with_gaps`). Interpolated cycles carry no
+scatter of their own, so ``log10_inefficiency_var`` of gapped data measures only the drift of
+the CE between the simulated cycles.
+
 :func:`delta_q_log_variance` adds Severson's strongest feature when the BDF frame has a
 voltage-resolved discharge branch: ``log10 var(Q_N(V) - Q_early(V))`` on a voltage grid.
 """
@@ -43,6 +51,7 @@ __all__ = [
     "FADE_FEATURES",
     "InsufficientDataError",
     "PredictionError",
+    "cycles_on_grid",
     "delta_q_log_variance",
     "fade_features",
     "features_from_metrics",
@@ -86,6 +95,82 @@ def _check_window(n_cycles: int, first_cycle: int) -> None:
         )
 
 
+def _check_numbers(numbers: npt.NDArray[np.int64], size: int, what: str) -> None:
+    if numbers.size != size:
+        raise PredictionError(
+            f"cycle_numbers has {numbers.size} value(s) and {what} {size}; limit: equal"
+        )
+    if numbers.size and numbers[0] < 1:
+        raise PredictionError(f"cycle_numbers[0] = {int(numbers[0])}; limit: >= 1")
+    steps = np.diff(numbers)
+    if np.any(steps <= 0):
+        k = int(np.flatnonzero(steps <= 0)[0])
+        raise PredictionError(
+            f"cycle_numbers[{k + 1}] = {int(numbers[k + 1])} after {int(numbers[k])}; limit: "
+            "strictly increasing"
+        )
+
+
+def cycles_on_grid(
+    cycle_numbers: Sequence[int] | npt.ArrayLike,
+    capacity_Ah: Sequence[float],
+    coulombic_efficiency: Sequence[float | None],
+    n_cycles: int,
+) -> tuple[list[float], list[float | None]]:
+    """Return the capacity and CE of the whole cycles ``1..n_cycles`` of gapped data.
+
+    A cycle the data hold keeps its own values (a ``None`` efficiency stays ``None``); a cycle
+    they skip gets both interpolated linearly in cycle number between the nearest given
+    cycles (for the CE, the nearest with an efficiency). Data without gaps come back
+    unchanged (their first ``n_cycles`` values).
+
+    Args:
+        cycle_numbers: Strictly increasing cycle numbers of the given cycles (1-based,
+            ``CycleMetrics.cycle_numbers``).
+        capacity_Ah: Delivered capacity of each given cycle.
+        coulombic_efficiency: CE of each given cycle, ``None`` for a cycle with nothing stored.
+        n_cycles: Last cycle wanted.
+
+    Returns:
+        ``(capacity_Ah, coulombic_efficiency)`` of cycles ``1..n_cycles``, position ``k`` for
+        cycle ``k + 1``.
+
+    Raises:
+        PredictionError: If the lengths differ or the numbers are not strictly increasing
+            from >= 1.
+        InsufficientDataError: If the data do not hold cycle 1 or do not reach ``n_cycles``.
+    """
+    numbers = np.asarray(cycle_numbers, dtype=np.int64)
+    _check_numbers(numbers, len(capacity_Ah), "capacity_Ah has")
+    _check_numbers(numbers, len(coulombic_efficiency), "coulombic_efficiency has")
+    if numbers.size == 0 or numbers[-1] < n_cycles:
+        last = int(numbers[-1]) if numbers.size else 0
+        raise InsufficientDataError(
+            f"the data end at cycle {last}; the features need cycles up to n_cycles={n_cycles}"
+        )
+    if numbers[0] != 1:
+        raise InsufficientDataError(
+            f"the data start at cycle {int(numbers[0])}; the features need cycle 1"
+        )
+    # The given cycles up to the first at or after n_cycles: enough to interpolate.
+    stop = int(np.searchsorted(numbers, n_cycles)) + 1
+    numbers = numbers[:stop]
+    if numbers[-1] == n_cycles == stop:  # no gap before n_cycles
+        return list(capacity_Ah[:n_cycles]), list(coulombic_efficiency[:n_cycles])
+    grid = np.arange(1, n_cycles + 1)
+    q = np.interp(grid, numbers, np.asarray(capacity_Ah[:stop], dtype=float))
+    given = dict(zip(numbers.tolist(), coulombic_efficiency[:stop], strict=True))
+    valid = [(n, c) for n, c in given.items() if c is not None]
+    ce: list[float | None]
+    if valid:
+        n_valid, c_valid = zip(*valid, strict=True)
+        filled = np.interp(grid, np.asarray(n_valid, dtype=float), np.asarray(c_valid))
+        ce = [given[k] if k in given else float(filled[k - 1]) for k in grid.tolist()]
+    else:
+        ce = [None] * n_cycles
+    return [float(x) for x in q], ce
+
+
 def fade_features(
     capacity_Ah: Sequence[float],
     coulombic_efficiency: Sequence[float | None],
@@ -93,6 +178,7 @@ def fade_features(
     *,
     first_cycle: int = 2,
     reference_capacity_Ah: float | None = None,
+    cycle_numbers: Sequence[int] | None = None,
 ) -> dict[str, float]:
     """Compute the fade-curve and efficiency features of a cell's first ``n_cycles`` cycles.
 
@@ -105,16 +191,22 @@ def fade_features(
         first_cycle: First cycle of the fit window (cycle 1 is dominated by SEI formation).
         reference_capacity_Ah: ``Q_ref`` of the retention; default the capacity of cycle 1
             (``compute_metrics(reference="first")``).
+        cycle_numbers: The cycle number of each value (``CycleMetrics.cycle_numbers``), for
+            data with gaps (see :func:`cycles_on_grid`); None: value ``k`` is cycle ``k + 1``.
 
     Returns:
         The features named in :data:`FADE_FEATURES`, all finite.
 
     Raises:
         PredictionError: If the window is too short or a value is not finite or not positive.
-        InsufficientDataError: If fewer than ``n_cycles`` cycles are given, or fewer than two
+        InsufficientDataError: If the data do not reach cycle ``n_cycles``, or fewer than two
             cycles of the window (or cycle 1) have an efficiency.
     """
     _check_window(n_cycles, first_cycle)
+    if cycle_numbers is not None:
+        capacity_Ah, coulombic_efficiency = cycles_on_grid(
+            cycle_numbers, capacity_Ah, coulombic_efficiency, n_cycles
+        )
     if len(capacity_Ah) < n_cycles:
         raise InsufficientDataError(
             f"capacity_Ah has {len(capacity_Ah)} cycle(s); the features need at least "
@@ -185,7 +277,7 @@ def features_from_metrics(
         first_cycle: First cycle of the fit window.
 
     Raises:
-        InsufficientDataError: If ``m`` has fewer than ``n_cycles`` cycles.
+        InsufficientDataError: If ``m``'s cycles do not reach cycle ``n_cycles``.
     """
     return fade_features(
         m.capacity_Ah,
@@ -193,6 +285,7 @@ def features_from_metrics(
         n_cycles,
         first_cycle=first_cycle,
         reference_capacity_Ah=m.reference_capacity_Ah,
+        cycle_numbers=m.cycle_numbers,
     )
 
 
@@ -224,7 +317,10 @@ def delta_q_log_variance(
     ``Q_k(V)`` is the charge delivered so far in cycle ``k`` (discharge for a full cell,
     delithiation, i.e. cycler charge, for a half cell) as a function of voltage,
     interpolated on ``grid_points`` voltages spanning the range both cycles cover. Cycle
-    numbers are those of ``m`` (1-based, skipped cycles not counted).
+    numbers are those of ``m`` (``CycleMetrics.cycle_numbers``: 1-based, skipped cycles not
+    counted, gaps under ``"count"`` numbering). A cycle the data skip gets the curve
+    interpolated linearly in cycle number between its nearest given neighbours, point by
+    point on the voltage grid.
 
     Args:
         frame: The BDF time series ``m`` was computed from, with voltage, current, time and
@@ -267,25 +363,46 @@ def delta_q_log_variance(
     sign = -1.0 if delivering == "discharge" else 1.0
     delivered = discharge if delivering == "discharge" else charge
 
-    curves = []
+    numbers = list(m.cycle_numbers)
+    branches: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+
+    def branch(index: int, cycle: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        if index not in branches:
+            count = m.cycle_counts[index]
+            rows = (counts == count) & (sign * current > 0)
+            if rows.sum() < 2:
+                raise InsufficientDataError(
+                    f"{source}: cycle {numbers[index]} (cycle count {count}, used for cycle "
+                    f"{cycle}) has {int(rows.sum())} {delivering} record(s); the delta-Q "
+                    "feature needs >= 2"
+                )
+            branches[index] = _branch_curve(voltage[rows], delivered[rows], falling=sign < 0)
+        return branches[index]
+
+    # Each wanted cycle as (weight, branch) terms: its own branch, or two neighbours'.
+    wanted = []
     for cycle in (early_cycle, n_cycles):
-        rows = (counts == m.cycle_counts[cycle - 1]) & (sign * current > 0)
-        if rows.sum() < 2:
-            raise InsufficientDataError(
-                f"{source}: cycle {cycle} (cycle count {m.cycle_counts[cycle - 1]}) has "
-                f"{int(rows.sum())} {delivering} record(s); the delta-Q feature needs >= 2"
-            )
-        curves.append(_branch_curve(voltage[rows], delivered[rows], falling=sign < 0))
-    (v_a, q_a), (v_b, q_b) = curves
-    low, high = max(v_a[0], v_b[0]), min(v_a[-1], v_b[-1])
+        j = int(np.searchsorted(numbers, cycle))
+        if j < len(numbers) and numbers[j] == cycle:
+            wanted.append([(1.0, branch(j, cycle))])
+        else:  # skipped: between numbers[j - 1] < cycle < numbers[j] (j >= 1: cycle 1 exists)
+            a, b = numbers[j - 1], numbers[j]
+            w = (cycle - a) / (b - a)
+            wanted.append([(1.0 - w, branch(j - 1, cycle)), (w, branch(j, cycle))])
+    curves = [c for terms in wanted for _, c in terms]
+    low = max(v[0] for v, _ in curves)
+    high = min(v[-1] for v, _ in curves)
     if not high > low:
+        spans = ", ".join(f"[{v[0]:.3f}, {v[-1]:.3f}] V" for v, _ in curves)
         raise InsufficientDataError(
             f"{source}: the {delivering} branches of cycles {early_cycle} and {n_cycles} "
-            f"share no voltage range ([{v_a[0]:.3f}, {v_a[-1]:.3f}] V vs "
-            f"[{v_b[0]:.3f}, {v_b[-1]:.3f}] V)"
+            f"share no voltage range ({spans})"
         )
     grid = np.linspace(low, high, grid_points)
+    q_early, q_late = (
+        sum(w * np.interp(grid, v, q) for w, (v, q) in terms) for terms in wanted
+    )
     # Q counts from the start of each branch, as Severson's Qdlin; a constant offset between
     # the two curves would not change the variance anyway.
-    variance = float(np.var(np.interp(grid, v_b, q_b) - np.interp(grid, v_a, q_a)))
+    variance = float(np.var(q_late - q_early))
     return math.log10(max(variance, _VARIANCE_FLOOR))

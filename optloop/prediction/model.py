@@ -43,7 +43,7 @@ import torch
 from botorch.models import SingleTaskGP
 from botorch.utils.sampling import manual_seed
 
-from optloop.data.metrics import CycleMetrics, end_of_life_cycle
+from optloop.data.metrics import CycleMetrics, end_of_life_cycle, end_of_life_cycle_with_gaps
 from optloop.optimiser.surrogate import MetricData, impute_censored
 from optloop.prediction.features import (
     FADE_FEATURES,
@@ -87,7 +87,7 @@ class CycleLifeExample(NamedTuple):
     """One training cell: its per-cycle data and its (possibly censored) cycle life.
 
     A plain 4-tuple ``(capacity_Ah, coulombic_efficiency, cycle_life, censored)`` is a valid
-    example; the last two fields are optional.
+    example; the last three fields are optional.
     """
 
     capacity_Ah: Sequence[float]
@@ -102,6 +102,16 @@ class CycleLifeExample(NamedTuple):
     """``Q_ref`` of the retention; default the capacity of cycle 1."""
     extra: Mapping[str, float] | None = None
     """Extra features by name (e.g. a delta-Q feature or design features)."""
+    cycle_numbers: Sequence[int] | None = None
+    """The cycle number of each value (data with gaps, ``CycleMetrics.cycle_numbers``); None:
+    value ``k`` is cycle ``k + 1``."""
+
+    @property
+    def last_cycle(self) -> int:
+        """Return the number of the last cycle the example holds."""
+        if self.cycle_numbers is not None and len(self.cycle_numbers):
+            return int(self.cycle_numbers[-1])
+        return len(self.capacity_Ah)
 
     @classmethod
     def from_metrics(
@@ -121,6 +131,7 @@ class CycleLifeExample(NamedTuple):
             censored=m.cycle_life_censored,
             reference_capacity_Ah=m.reference_capacity_Ah,
             extra=extra,
+            cycle_numbers=m.cycle_numbers,
         )
 
 
@@ -325,6 +336,7 @@ class CycleLifePredictor:
         coulombic_efficiency: Sequence[float | None],
         reference_capacity_Ah: float | None,
         extra: Mapping[str, float] | None,
+        cycle_numbers: Sequence[int] | None = None,
     ) -> list[float]:
         fade = fade_features(
             capacity_Ah,
@@ -332,6 +344,7 @@ class CycleLifePredictor:
             self.n_cycles,
             first_cycle=self.first_cycle,
             reference_capacity_Ah=reference_capacity_Ah,
+            cycle_numbers=cycle_numbers,
         )
         extra = extra or {}
         missing = [name for name in self.extra_features if name not in extra]
@@ -371,7 +384,7 @@ class CycleLifePredictor:
             if life <= self.n_cycles and not ex.censored:
                 excluded += 1  # known before the prediction point
                 continue
-            if ex.censored and len(ex.capacity_Ah) < self.n_cycles:
+            if ex.censored and ex.last_cycle < self.n_cycles:
                 excluded += 1  # stopped before the features exist
                 continue
             try:
@@ -381,6 +394,7 @@ class CycleLifePredictor:
                         ex.coulombic_efficiency,
                         ex.reference_capacity_Ah,
                         ex.extra,
+                        ex.cycle_numbers,
                     )
                 )
             except PredictionError as err:
@@ -426,6 +440,7 @@ class CycleLifePredictor:
         *,
         reference_capacity_Ah: float | None = None,
         extra: Mapping[str, float] | None = None,
+        cycle_numbers: Sequence[int] | None = None,
     ) -> Prediction:
         """Predict the cycle life of a cell from its cycles so far.
 
@@ -434,6 +449,10 @@ class CycleLifePredictor:
             coulombic_efficiency: Coulombic efficiency of each cycle, same indexing.
             reference_capacity_Ah: ``Q_ref``; default the capacity of cycle 1.
             extra: Values of the predictor's ``extra_features``.
+            cycle_numbers: The cycle number of each value, for data with gaps (an
+                extrapolating simulation's); None: value ``k`` is cycle ``k + 1``. The cycles
+                observed are then the last number, and a crossing between two given cycles
+                is located by linear interpolation (as ``compute_metrics`` does).
 
         Returns:
             The exact life (``known``) if the retention already fell below the threshold,
@@ -444,8 +463,23 @@ class CycleLifePredictor:
                 ``n_cycles`` cycles.
             NotReadyError: If the predictor is not :attr:`ready`.
         """
-        observed = len(capacity_Ah)
-        crossed = end_of_life_cycle(capacity_Ah, reference_capacity_Ah, self.threshold)
+        if cycle_numbers is None:
+            observed = len(capacity_Ah)
+            crossed = end_of_life_cycle(capacity_Ah, reference_capacity_Ah, self.threshold)
+        else:
+            if len(cycle_numbers) != len(capacity_Ah) or not len(capacity_Ah):
+                raise PredictionError(
+                    f"cycle_numbers has {len(cycle_numbers)} value(s) and capacity_Ah "
+                    f"{len(capacity_Ah)}; limit: equal and >= 1"
+                )
+            observed = int(cycle_numbers[-1])
+            q_ref = (
+                float(capacity_Ah[0]) if reference_capacity_Ah is None
+                else float(reference_capacity_Ah)
+            )
+            crossed = end_of_life_cycle_with_gaps(
+                cycle_numbers, capacity_Ah, q_ref, self.threshold
+            )
         if crossed is not None:
             return Prediction(
                 mean_cycles=float(crossed),
@@ -467,7 +501,9 @@ class CycleLifePredictor:
                 f"the predictor is not fitted (last fit had {self.n_train} usable cell(s); "
                 f"limit: >= min_train={self.min_train})"
             )
-        row = self._row(capacity_Ah, coulombic_efficiency, reference_capacity_Ah, extra)
+        row = self._row(
+            capacity_Ah, coulombic_efficiency, reference_capacity_Ah, extra, cycle_numbers
+        )
         with _one_thread():
             mu_arr, sd_arr = _predict_log(self._model, self._scale(np.asarray([row])))
         mu, sd = float(mu_arr[0]), float(sd_arr[0]) * self.std_inflation
@@ -514,4 +550,5 @@ class CycleLifePredictor:
             m.coulombic_efficiency,
             reference_capacity_Ah=m.reference_capacity_Ah,
             extra=extra,
+            cycle_numbers=m.cycle_numbers,
         )

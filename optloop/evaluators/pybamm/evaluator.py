@@ -130,6 +130,7 @@ def _worker_run(options_json: str, design: dict[str, Any], fidelity: str) -> dic
             "timings_s": out.timings,
             "notes": out.notes,
             "solver_failure": out.solver_failure,
+            "cycle_extrapolation": out.extrapolation,
             "worker_pid": os.getpid(),
             "worker_host": os.uname().nodename,
             "model_build_s": sim.build_seconds,
@@ -256,7 +257,13 @@ class PybammEvaluator:
             "max_concurrency": self._max_concurrency(),
             "supports_cancel": True,
             "supports_partial": False,
-            "est_duration_s": 0.08 * self.options.cycle_cap,
+            # With extrapolation a 2000-cycle life simulates ~100-200 cycles.
+            "est_duration_s": 0.08
+            * (
+                min(self.options.cycle_cap, 200)
+                if self.options.extrapolation
+                else self.options.cycle_cap
+            ),
             "screen_cycles": self.options.screen_cycles,
             "cycle_cap": self.options.cycle_cap,
             "executor": self.executor_config.kind,
@@ -266,6 +273,8 @@ class PybammEvaluator:
                 "discharge_energy_Wh",
                 "capacity_retention_final",
                 "cycles_simulated",
+                "cycles_solved",
+                "cycles_extrapolated",
                 "np_ratio",
                 "swollen_stack_thickness_um",
             ],

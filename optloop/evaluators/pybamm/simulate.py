@@ -1,9 +1,13 @@
-"""One built PyBaMM simulation per worker; chunked cycling to 80 % or the cycle cap.
+"""One built PyBaMM simulation per worker; cycling to 80 % or the cycle cap.
 
 :class:`CellSimulator` builds the model once (per chunk length) and solves every design through
-its input parameters, in chunks of ``chunk_cycles`` with ``starting_solution``, stopping after
-the chunk in which capacity fell below the end-of-life fraction. It never raises for a design:
-every failure comes back as a :class:`SimulationOutcome` with ``ok=False`` and a reason.
+its input parameters. With ``extrapolation`` (the default, for runs of at least
+``extrapolation_min_cycles`` planned cycles) it skips cycles by adaptive inter-cycle
+extrapolation (:mod:`~optloop.evaluators.pybamm.extrapolate`) and keeps the simulated cycles
+with their true numbers; otherwise it simulates every cycle, in chunks of ``chunk_cycles`` with
+``starting_solution``, stopping after the chunk in which capacity fell below the end-of-life
+fraction. It never raises for a design: every failure comes back as a
+:class:`SimulationOutcome` with ``ok=False`` and a reason.
 """
 
 from __future__ import annotations
@@ -17,8 +21,13 @@ import numpy as np
 import pandas as pd
 
 from optloop.data.bdf import build_bdf_frame
-from optloop.data.metrics import MetricsProtocol, end_of_life_cycle
+from optloop.data.metrics import CycleNumbering, MetricsProtocol, end_of_life_cycle
 from optloop.evaluators.pybamm import assumptions as A
+from optloop.evaluators.pybamm.extrapolate import (
+    ExtrapolationRun,
+    ExtrapolationSettings,
+    run_extrapolated,
+)
 from optloop.evaluators.pybamm.mapping import (
     CAPACITY_VARIABLE,
     CellModelInputs,
@@ -63,6 +72,9 @@ class SimulationOutcome:
     """A solver failure after the end-of-life crossing: the run stopped early, its metrics
     stand (the cycle life is known), and this says where and why. A failure before the
     crossing is never here: it makes the evaluation fail (``ok=False``) with its reason."""
+    extrapolation: dict[str, Any] | None = None
+    """With extrapolation: simulated and extrapolated cycles, jumps, the simulated cycle
+    numbers (:meth:`~optloop.evaluators.pybamm.extrapolate.ExtrapolationRun.summary`)."""
 
 
 def _short(exc: BaseException) -> str:
@@ -136,26 +148,75 @@ class CellSimulator:
                 cell=cmi.to_dict(),
             )
         outcome = SimulationOutcome(ok=False, cell=cmi.to_dict())
+        extrapolate = (
+            self.options.extrapolation and n_total >= self.options.extrapolation_min_cycles
+        )
         try:
-            sol, notes, failure = self._cycle(inputs, n_total, t_start, limit)
-            outcome.notes.extend(notes)
-            outcome.solver_failure = failure
-            t_solved = time.perf_counter()
-            outcome.frame = _bdf_frame(sol)
+            if extrapolate:
+                xrun = self._cycle_extrapolated(inputs, n_total, t_start, limit)
+                outcome.notes.extend(xrun.notes)
+                outcome.solver_failure = xrun.failure
+                outcome.extrapolation = xrun.summary()
+                outcome.notes.append(
+                    f"inter-cycle extrapolation: {xrun.simulated_cycles} cycles simulated, "
+                    f"{xrun.extrapolated_cycles} extrapolated in "
+                    f"{outcome.extrapolation['accepted_jumps']} jumps "
+                    f"({xrun.rejected} rejected)"
+                )
+                t_solved = time.perf_counter()
+                outcome.frame = _bdf_frame_cycles(
+                    [(c.number, c.solution, c.time_offset_s) for c in xrun.cycles]
+                )
+            else:
+                sol, notes, failure = self._cycle(inputs, n_total, t_start, limit)
+                outcome.notes.extend(notes)
+                outcome.solver_failure = failure
+                t_solved = time.perf_counter()
+                outcome.frame = _bdf_frame(sol)
             outcome.protocol = metrics_protocol(
                 cmi, self.options.end_of_life_fraction, n_total,
                 first_charge_capacity_Ah=first_charge_Ah(cmi, outcome.frame),
+                cycle_numbering="count" if extrapolate else "order",
             )
             metrics = outcome.protocol.compute(outcome.frame)
             outcome.metrics, outcome.censored = design_metrics(cmi, metrics, outcome.frame)
+            n_solved = (
+                outcome.extrapolation["simulated_cycles"]
+                if outcome.extrapolation
+                else metrics.cycles_completed
+            )
+            outcome.metrics["cycles_solved"] = float(n_solved)
+            outcome.metrics["cycles_extrapolated"] = float(
+                outcome.extrapolation["extrapolated_cycles"] if outcome.extrapolation else 0
+            )
             outcome.ok = True
             outcome.timings["solve_s"] = t_solved - t_start
-        except _Timeout as exc:
+        except (_Timeout, TimeoutError) as exc:
             outcome.reason = str(exc)
         except Exception as exc:  # noqa: BLE001 - every solver/model error is a failed evaluation
             outcome.reason = "simulation failed: " + _short(exc)
         outcome.timings["total_s"] = time.perf_counter() - t_start
         return outcome
+
+    def _cycle_extrapolated(
+        self, inputs: dict[str, float], n_total: int, t_start: float, limit: float
+    ) -> ExtrapolationRun:
+        """Cycle with adaptive inter-cycle extrapolation; raise before the end of life."""
+        o = self.options
+        settings = ExtrapolationSettings(
+            tolerance=o.extrapolation_tolerance, max_jump=o.extrapolation_max_jump
+        )
+
+        def check_time(n: int) -> None:
+            if time.perf_counter() - t_start > limit:
+                raise _Timeout(
+                    f"timeout: wall-time limit {limit:g} s reached at cycle {n} of {n_total}"
+                )
+
+        return run_extrapolated(
+            self._sim, inputs, n_total, o.end_of_life_fraction, _discharge_capacity,
+            settings, check_time=check_time,
+        )
 
     def _cycle(
         self, inputs: dict[str, float], n_total: int, t_start: float, limit: float
@@ -233,12 +294,22 @@ def _discharge_capacity(cycle: Any) -> float | None:
 
 def _bdf_frame(sol: Any) -> pd.DataFrame:
     """Turn the solution's complete cycles into a BDF frame (current positive = charge)."""
+    return _bdf_frame_cycles([(k, c, 0.0) for k, c in enumerate(sol.cycles, start=1)])
+
+
+def _bdf_frame_cycles(cycles: list[tuple[int, Any, float]]) -> pd.DataFrame:
+    """Turn (cycle number, cycle solution, time offset [s]) into a BDF frame.
+
+    Stops at the first incomplete cycle. The cycle numbers are the true ones (gaps where
+    cycles were extrapolated); each cycle's time is shifted by its offset (the duration of
+    the skipped cycles before it).
+    """
     t, v, i, cyc, stp = [], [], [], [], []
-    for k, cycle in enumerate(sol.cycles, start=1):
+    for k, cycle, offset in cycles:
         if _discharge_capacity(cycle) is None:
             break
         for s, step in enumerate(cycle.steps, start=1):
-            tt = step["Time [s]"].entries
+            tt = step["Time [s]"].entries + offset
             t.append(tt)
             v.append(step["Voltage [V]"].entries)
             i.append(-step["Current [A]"].entries)
@@ -286,6 +357,7 @@ def metrics_protocol(
     end_of_life_fraction: float,
     planned_cycles: int,
     first_charge_capacity_Ah: float | None = None,
+    cycle_numbering: CycleNumbering = "order",
 ) -> MetricsProtocol:
     """Return how a simulated cell's metrics are computed from its BDF frame.
 
@@ -294,6 +366,8 @@ def metrics_protocol(
     the simulated first charge plus what the positive gave before it
     (:func:`first_charge_Ah`); the first-cycle efficiency is cycle 1's discharge over it.
     Without a frame, the positive's formation charge Q_pos / eta_pos stands for it.
+    ``cycle_numbering="count"`` for a frame of an extrapolating run (true cycle numbers,
+    gaps interpolated).
     """
     if first_charge_capacity_Ah is None:
         first_charge_capacity_Ah = (
@@ -306,6 +380,7 @@ def metrics_protocol(
         formation_cycles=0,
         first_charge_capacity_Ah=first_charge_capacity_Ah,
         planned_cycles=planned_cycles,
+        cycle_numbering=cycle_numbering,
     )
 
 

@@ -173,6 +173,12 @@ def profile_from_bdf(
     the CV hold, step 3 the discharge (the PyBaMM evaluator's layout). Capacities come from the
     per-cycle capacity columns. Cycles that lack a step end the profile.
 
+    The profile holds one entry per cycle, cycle by cycle. An extrapolating PyBaMM run keeps
+    only the cycles it simulated, under their true cycle counts (gaps); a skipped cycle gets
+    every column interpolated linearly in cycle number between its simulated neighbours, as
+    the metrics interpolate its capacity (``cycle_numbering: count``), so entry ``k`` is
+    always the ``k``-th cycle.
+
     Raises:
         EvaluationError: If the table lacks a column or holds no complete cycle.
     """
@@ -183,7 +189,8 @@ def profile_from_bdf(
     if missing:
         raise EvaluationError(f"{source}: a profile needs column(s) {missing}")
     cols: dict[str, list[float]] = {k: [] for k in ProfileCycles.model_fields}
-    for _, cyc in df.groupby(CYCLE, sort=True):
+    numbers: list[int] = []
+    for count, cyc in df.groupby(CYCLE, sort=True):
         steps = {int(s): g for s, g in cyc.groupby(STEP, sort=True)}
         if set(steps) != {1, 2, 3}:
             break
@@ -193,6 +200,7 @@ def profile_from_bdf(
         q_dis = float(dis[DISCHARGE_CAPACITY].iloc[-1])
         if q_dis <= 0:
             break
+        numbers.append(int(count))
         cols["charge_cc_Ah"].append(q_cc)
         cols["charge_cv_Ah"].append(max(q_cv, 0.0))
         cols["discharge_Ah"].append(q_dis)
@@ -207,6 +215,9 @@ def profile_from_bdf(
         cols["discharge_end_V"].append(float(dis[VOLTAGE_COLUMN].iloc[-1]))
     if not cols["discharge_Ah"]:
         raise EvaluationError(f"{source}: no complete CC-CV cycle to build a profile from")
+    if any(b - a > 1 for a, b in zip(numbers, numbers[1:], strict=False)):
+        grid = np.arange(numbers[0], numbers[-1] + 1)
+        cols = {k: np.interp(grid, numbers, v).tolist() for k, v in cols.items()}
     return CellProfile(
         cycles=ProfileCycles(**cols),
         first_cycle_efficiency=first_cycle_efficiency,
