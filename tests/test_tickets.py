@@ -171,8 +171,9 @@ def test_rebuild_ticket_says_what_it_replaces_and_why(tmp_path: Path) -> None:
     ev.submit(KNOWN, trial_id="camp.trial-0003")
     other = ev.submit(_with(KNOWN, thickness_um=0.2), trial_id="camp.trial-0004")
     twin = ev.submit(KNOWN, trial_id="camp.trial-0005")  # the same design, another trial
-    StandInLab(root).send("lost", {"trial_id": tid(root, "camp.trial-0003"), "cell_id": "C7", "final": True,
-                                   "status": "lost", "reason": "shorted at crimping"})
+    StandInLab(root).send("lost", {"trial_id": tid(root, "camp.trial-0003"), "cell_id": "C7",
+                                   "final": True, "status": "lost",
+                                   "reason": "shorted at crimping"})
     assert ev.status("fx-camp.trial-0003").state is JobState.LOST
     StandInLab(root).send("lost5", {"trial_id": tid(root, "camp.trial-0005"), "cell_id": "C9",
                                     "final": True, "status": "lost", "reason": "dropped"})
