@@ -63,12 +63,12 @@ def test_options_are_validated_into_the_plugins_model() -> None:
 
 def test_bad_options_name_the_evaluator_field_value_and_limit() -> None:
     with pytest.raises(ConfigError) as info:
-        validate_options("pybamm", {"cycle_cap": 9999, "chunk_cycles": 0})
+        validate_options("pybamm", {"cycle_cap": 20000, "chunk_cycles": 0})
     lines = info.value.messages
     assert len(lines) == 2, lines
     cap = next(m for m in lines if "cycle_cap" in m)
     assert cap.startswith("evaluator.options.cycle_cap: ")
-    assert "less than or equal to 5000" in cap and "9999" in cap and "[evaluator 'pybamm']" in cap
+    assert "less than or equal to 10000" in cap and "20000" in cap and "[evaluator 'pybamm']" in cap
     with pytest.raises(ConfigError, match="evaluator.options: a mapping is required"):
         validate_options("toy_plugin:ToyPlugin", "polls=2")  # type: ignore[arg-type]
 
@@ -135,8 +135,8 @@ def test_pybamm_runs_on_the_contexts_executor_and_writes_below_its_run_folder(
         ),
         ({"name": "nosuchmod:Cls"}, ["evaluator.name", "cannot import module 'nosuchmod'"]),
         (
-            {"name": "pybamm", "options": {"cycle_cap": 9999}},
-            ["evaluator.options.cycle_cap", "less than or equal to 5000", "9999", "'pybamm'"],
+            {"name": "pybamm", "options": {"cycle_cap": 20000}},
+            ["evaluator.options.cycle_cap", "less than or equal to 10000", "20000", "'pybamm'"],
         ),
         (
             {"name": "pybamm", "options": {"workers": 2}},
