@@ -174,9 +174,14 @@ def test_life_is_not_monotone_in_lithium_thickness(sim: CellSimulator) -> None:
 
 def _lli_limited(monkeypatch: pytest.MonkeyPatch) -> None:
     # A cell whose life is set by loss of lithium inventory: graphite (no alloy, whose
-    # mechanics couple to its lithiation) with a 1e4x faster SEI (controlled experiment).
+    # mechanics couple to its lithiation) with an SEI 1e4x faster than the published value and
+    # the published (uncalibrated) graphite LAM (controlled experiment).
     monkeypatch.setattr(
-        A, "GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S", A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S * 1e4
+        A, "GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S",
+        A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_SOURCE_M2_S * 1e4,
+    )
+    monkeypatch.setattr(
+        A, "GRAPHITE_LAM_RATE_PER_FRACTION_S", A.GRAPHITE_LAM_RATE_PER_FRACTION_SOURCE_S
     )
 
 
@@ -206,8 +211,12 @@ def test_no_gain_when_loss_of_active_material_limits(
     # Graphite whose active material is lost 300x faster: at N/P 1.1 the host's capacity,
     # not its lithium, sets the life; the same reservoir that delays an LLI-limited cell by
     # ~15 % gives (almost) nothing here (simulated 133 vs 135 cycles).
+    # Published SEI (uncalibrated), so loss of active material alone sets the life.
     monkeypatch.setattr(
-        A, "GRAPHITE_LAM_RATE_PER_FRACTION_S", A.GRAPHITE_LAM_RATE_PER_FRACTION_S * 300
+        A, "GRAPHITE_LAM_RATE_PER_FRACTION_S", A.GRAPHITE_LAM_RATE_PER_FRACTION_SOURCE_S * 300
+    )
+    monkeypatch.setattr(
+        A, "GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_M2_S", A.GRAPHITE_SEI_SOLVENT_DIFFUSIVITY_SOURCE_M2_S
     )
     n0, _ = life(sim, design(carbon_um=40.0, np_ratio=1.1))
     n1, li = life(sim, design(carbon_um=40.0, lithium_um=0.25, np_ratio=1.1))

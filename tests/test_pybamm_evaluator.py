@@ -20,6 +20,7 @@ from optloop.evaluators.pybamm import (
 )
 from optloop.evaluators.pybamm import mapping as M
 from optloop.evaluators.pybamm import simulate as S
+from optloop.evaluators.pybamm.host import ANCHOR_RETENTION
 from optloop.exceptions import ConfigError, InfeasibleDesignError
 from optloop.space.design import Design
 
@@ -375,8 +376,12 @@ def test_lithium_layer_raises_capacity_and_delays_fade(full_sim: CellSimulator) 
 def test_pure_graphite_lives_long_at_lower_capacity(full_sim: CellSimulator) -> None:
     graphite = run_ok(full_sim, design(carbon_um=40.0))
     composite = run_ok(full_sim, design(alloy(SI, 2.0), 40.0))
+    # The host is calibrated to the LG M50 (host.ANCHOR_RETENTION: 0.885 at cycle 300, 80 % at
+    # ~1000 cycles): graphite outlives the 300-cycle cap, with retention at the cap within
+    # 3 pp of the anchor's (a thinner graphite than the M50's, same knobs).
     assert graphite.censored["cycle_life"] and graphite.metrics["cycle_life"] == 300
-    assert graphite.metrics["capacity_retention_final"] > 0.95
+    anchor_300 = dict(ANCHOR_RETENTION)[300]
+    assert graphite.metrics["capacity_retention_final"] == pytest.approx(anchor_300, abs=0.03)
     assert graphite.metrics["discharge_capacity_Ah"] < composite.metrics["discharge_capacity_Ah"]
     assert life(graphite) > life(composite)
 
