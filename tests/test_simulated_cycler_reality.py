@@ -156,6 +156,7 @@ def test_measured_data_carry_the_truth_and_the_result_never_shows_it(tmp_path: P
     for word in ("truth", "reality", "true", "model_cycle_life", "life_factor"):
         assert word not in text
     assert not (tmp_path / "plain" / "truth").exists()
+    assert ev.ground_truth(job)["truth"] == truth and plain.ground_truth(job0)["truth"] is None
 
 
 def test_same_seed_same_truth_and_another_seed_another(tmp_path: Path) -> None:

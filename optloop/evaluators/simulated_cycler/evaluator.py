@@ -673,7 +673,8 @@ class SimulatedCycler:
             faults ignored), ``test_cycles`` and ``test_duration_days`` had it run to its end,
             the planned cycles, the draws (capacity and fade factors, whether and where it
             would die), extrapolated cycles, and what actually happened (state, channel,
-            start and end day, busy channel-days).
+            start and end day, busy channel-days); ``truth``: with a ``reality``, the cell's
+            true noise-free outcome (``truth/<job>.json``), else None.
 
         Raises:
             EvaluationError: If the job is unknown or its cell model has not answered yet (or
@@ -690,10 +691,14 @@ class SimulatedCycler:
         busy = 0.0
         if o.start_s is not None and o.end_s is not None:
             busy = (min(o.end_s, self._state.sim_now()) - o.start_s) / _SECONDS_PER_DAY
+        truth_path = self.state_dir / "truth" / f"{job_id}.json"
+        truth = (json.loads(truth_path.read_text(encoding="utf-8"))
+                 if truth_path.exists() else None)
         return {
             "rehearsal_only": True,
             "job_id": job_id,
             "trial_id": rec.trial_id,
+            "truth": truth,
             "planned_cycles": test.planned_cycles,
             "cycle_life": test.cycle_life,
             "cycle_life_censored": test.censored,
