@@ -79,8 +79,11 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Ranks the alloying elements' lives opposite to PyBaMM's (Si > Ge > Sn > Al for the
     # single-element films of PYBAMM_SINGLE_ELEMENT_LIVES), capacities 10-15 % lower than the
     # model's, a knee at 70 % of life after which fade is twice as fast, 2x the spread.
+    # Checked on PyBaMM profiles of crystalline 1 um films (cap 300, seed 7): true lives
+    # Si 24 > Ge 17 > Sn 13 > Al 8 against the model's 8 < 20 < 28 < 726 (Al extrapolated).
+    # A design with graphite dilutes the factors by the alloy's share of the capacity.
     "misleading": {
-        "element_life_factor": {"Si": 4.0, "Ge": 1.0, "Sn": 0.5, "Al": 0.02},
+        "element_life_factor": {"Si": 4.0, "Ge": 1.0, "Sn": 0.5, "Al": 0.01},
         "element_capacity_factor": {"Si": 0.85, "Ge": 0.9, "Sn": 0.9, "Al": 0.9},
         "knee_fraction": 0.7,
         "knee_acceleration": 2.0,
