@@ -141,6 +141,11 @@ def test_misleading_preset_reverses_the_element_ranking() -> None:
     si, al = (true_outcome(model, d, seed=3)["cycle_life"] for d in (SI, AL))
     si_t, al_t = (true_outcome(wrong, d, seed=3)["cycle_life"] for d in (SI, AL))
     assert si < al and si_t > al_t, (si, al, si_t, al_t)
+    # All four single-element films: the cell model's order reversed.
+    films = {e: design(alloy({e: 1.0}, 1.0)) for e in ("Si", "Ge", "Sn", "Al")}
+    mod = {e: true_outcome(model, d, seed=3)["cycle_life"] for e, d in films.items()}
+    tru = {e: true_outcome(wrong, d, seed=3)["cycle_life"] for e, d in films.items()}
+    assert sorted(mod, key=mod.get) == sorted(tru, key=tru.get, reverse=True), (mod, tru)
 
 
 def test_measured_data_carry_the_truth_and_the_result_never_shows_it(tmp_path: Path) -> None:
