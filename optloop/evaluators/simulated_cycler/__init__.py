@@ -5,7 +5,10 @@ can rehearse a campaign before spending real cells.
 
 Public API: :class:`SimulatedCycler` (the evaluator), :class:`SimulatedCyclerOptions`,
 :class:`CellProfile` / :func:`profile_from_bdf` (the cell model's answer) and
-:func:`synthetic_profile` (a fast made-up cell model for tests and demonstrations).
+:func:`synthetic_profile` (a fast made-up cell model for tests and demonstrations);
+:class:`RealityOptions` / :func:`true_outcome`: an optional hidden truth that differs from the
+cell model (per-element bias, another fade law, more spread) for honest sim-to-real
+benchmarks (:mod:`~optloop.evaluators.simulated_cycler.reality`).
 """
 
 from optloop.evaluators.simulated_cycler.cell import EXTRAPOLATION_RULE
@@ -18,15 +21,19 @@ from optloop.evaluators.simulated_cycler.profile import (
     short_lived_profile,
     synthetic_profile,
 )
+from optloop.evaluators.simulated_cycler.reality import PRESETS, RealityOptions, true_outcome
 
 __all__ = [
     "ELECTRODE_AREA_CM2",
+    "PRESETS",
     "EXTRAPOLATION_RULE",
     "CellProfile",
     "ProfileCycles",
+    "RealityOptions",
     "SimulatedCycler",
     "SimulatedCyclerOptions",
     "profile_from_bdf",
     "short_lived_profile",
     "synthetic_profile",
+    "true_outcome",
 ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,9 @@ import pandas as pd
 from optloop.data import build_bdf_frame, integrate_capacity
 from optloop.evaluators.simulated_cycler.profile import CellProfile
 
+if TYPE_CHECKING:
+    from optloop.evaluators.simulated_cycler.reality import DesignTruth
+
 __all__ = [
     "EXTRAPOLATION_RULE",
     "RECORDS_PER_CYCLE",
@@ -42,6 +45,7 @@ __all__ = [
     "CellTest",
     "build_cell_test",
     "draw_cell",
+    "model_retention",
 ]
 
 RECORDS_PER_CYCLE = 7
@@ -206,6 +210,11 @@ def _retention(x: FloatArray, r: FloatArray) -> tuple[FloatArray, int]:
     return np.maximum(out, _FLOOR), int(beyond.sum())
 
 
+def model_retention(x: FloatArray, r: FloatArray) -> FloatArray:
+    """Return a profile's retention ``r`` at fractional model cycles ``x`` (extrapolated)."""
+    return _retention(np.asarray(x, dtype=float), r)[0]
+
+
 def _cv_shape(
     q_As: FloatArray, duration_s: FloatArray, i0: FloatArray, i1: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
@@ -236,6 +245,7 @@ def build_cell_test(
     planned_cycles: int,
     threshold: float = 0.8,
     cycle_duration_h: float | None = None,
+    truth: DesignTruth | None = None,
 ) -> CellTest:
     """Build a cell's test from the cell model's profile and the cell's draws.
 
@@ -246,6 +256,9 @@ def build_cell_test(
         threshold: End of life: delivered capacity below this times cycle 1's.
         cycle_duration_h: Length of the profile's first cycle on this cycler; ``None`` keeps the
             model's times. Currents scale inversely, so capacities are unchanged.
+        truth: A rehearsal's hidden truth of the design
+            (:mod:`~optloop.evaluators.simulated_cycler.reality`): it scales the profile's
+            capacities and warps its cycle axis before the cell's draws act on it.
 
     Raises:
         ValueError: If the profile failed or the draws are too short.
@@ -262,6 +275,10 @@ def build_cell_test(
     model_cycles = np.arange(1, m + 1, dtype=float)
     n = np.arange(1, planned_cycles + 1, dtype=float)
     x = 1.0 + (n - 1.0) / draws.fade_factor
+    true_capacity = 1.0
+    if truth is not None:
+        x = truth.model_cycle(x)
+        true_capacity = truth.capacity_factor
 
     def at(name: str) -> FloatArray:
         return np.interp(x, model_cycles, p[name])
@@ -272,7 +289,7 @@ def build_cell_test(
     if profile.first_cycle_efficiency is not None:
         efficiency[0] = profile.first_cycle_efficiency  # the formation cycle's SEI loss
     cc_share = np.interp(x, model_cycles, p["charge_cc_Ah"] / charge_model)
-    base = draws.capacity_factor * p["discharge_Ah"][0] * retention
+    base = draws.capacity_factor * true_capacity * p["discharge_Ah"][0] * retention
     noise_out = np.asarray(draws.noise_out[:planned_cycles])
     noise_in = np.asarray(draws.noise_in[:planned_cycles])
     q_out = base * (1.0 + noise_out)

@@ -14,6 +14,7 @@ reports the same states. Data go to BDF files and the metrics come from them
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from optloop.data import MetricsError, read_bdf, write_bdf
+from optloop.data.atomic import write_once
 from optloop.evaluators.base import (
     EvaluationResult,
     JobState,
@@ -54,6 +56,7 @@ from optloop.evaluators.simulated_cycler.profile import (
     profile_from_bdf,
     profile_key,
 )
+from optloop.evaluators.simulated_cycler.reality import DesignTruth, design_truth, outcome_of
 from optloop.evaluators.simulated_cycler.schedule import (
     ChannelFaults,
     JobFacts,
@@ -397,12 +400,17 @@ class SimulatedCycler:
         if cached is None:
             planned = self.pybamm_options.cycles_for(rec.fidelity)
             o = self.options
+            r = o.reality
+            threshold = self.pybamm_options.end_of_life_fraction
+            truth = None if r is None else design_truth(
+                r, rec.design, profile, seed=self.seed, threshold=threshold
+            )
             draws = draw_cell(
                 seed=self.seed,
                 trial_id=rec.trial_id,
                 n_cycles=planned,
-                capacity_cv=o.capacity_cv,
-                fade_cv=o.fade_cv,
+                capacity_cv=o.capacity_cv * (1.0 if r is None else r.capacity_cv_factor),
+                fade_cv=o.fade_cv * (1.0 if r is None else r.fade_cv_factor),
                 measurement_noise=o.measurement_noise,
                 lost_cell_probability=o.lost_cell_probability,
             )
@@ -410,11 +418,46 @@ class SimulatedCycler:
                 profile,
                 draws,
                 planned_cycles=planned,
-                threshold=self.pybamm_options.end_of_life_fraction,
+                threshold=threshold,
                 cycle_duration_h=o.cycle_duration_h,
+                truth=truth,
             )
             cached = self._tests[rec.job_id] = (test, draws)
+            if truth is not None:
+                self._write_truth(rec, profile, truth, draws)
         return cached
+
+    def _write_truth(
+        self, rec: _Record, profile: CellProfile, truth: DesignTruth, draws: CellDraws
+    ) -> None:
+        """Write the cell's true noise-free outcome to ``truth/<job>.json`` (once)."""
+        path = self.state_dir / "truth" / f"{rec.job_id}.json"
+        if path.exists():
+            return
+        threshold = self.pybamm_options.end_of_life_fraction
+        record = {
+            "rehearsal_only": True,
+            "job_id": rec.job_id,
+            "trial_id": rec.trial_id,
+            "design": rec.design,
+            "fidelity": rec.fidelity,
+            "cell": outcome_of(
+                truth, profile, rec.design, threshold=threshold,
+                electrode_area_cm2=ELECTRODE_AREA_CM2,
+                capacity_factor=draws.capacity_factor, fade_factor=draws.fade_factor,
+            ),
+            "design_truth": outcome_of(
+                truth, profile, rec.design, threshold=threshold,
+                electrode_area_cm2=ELECTRODE_AREA_CM2,
+            ),
+            "draws": draws.to_dict(),
+            "truth": truth.summary(),
+            "reality": None if self.options.reality is None
+            else self.options.reality.model_dump(mode="json"),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            write_once(path, json.dumps(record, indent=2, sort_keys=True))
 
     def _facts(self, rec: _Record) -> JobFacts:
         profile = self._profile(rec.key)
@@ -630,7 +673,8 @@ class SimulatedCycler:
             faults ignored), ``test_cycles`` and ``test_duration_days`` had it run to its end,
             the planned cycles, the draws (capacity and fade factors, whether and where it
             would die), extrapolated cycles, and what actually happened (state, channel,
-            start and end day, busy channel-days).
+            start and end day, busy channel-days); ``truth``: with a ``reality``, the cell's
+            true noise-free outcome (``truth/<job>.json``), else None.
 
         Raises:
             EvaluationError: If the job is unknown or its cell model has not answered yet (or
@@ -647,10 +691,14 @@ class SimulatedCycler:
         busy = 0.0
         if o.start_s is not None and o.end_s is not None:
             busy = (min(o.end_s, self._state.sim_now()) - o.start_s) / _SECONDS_PER_DAY
+        truth_path = self.state_dir / "truth" / f"{job_id}.json"
+        truth = (json.loads(truth_path.read_text(encoding="utf-8"))
+                 if truth_path.exists() else None)
         return {
             "rehearsal_only": True,
             "job_id": job_id,
             "trial_id": rec.trial_id,
+            "truth": truth,
             "planned_cycles": test.planned_cycles,
             "cycle_life": test.cycle_life,
             "cycle_life_censored": test.censored,

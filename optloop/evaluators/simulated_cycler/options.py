@@ -6,9 +6,17 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from optloop.evaluators.pybamm.options import PybammOptions
+from optloop.evaluators.simulated_cycler.reality import RealityOptions
 from optloop.exceptions import ConfigError, format_validation_error
 
 __all__ = ["SCHEDULE_FIELDS", "SimulatedCyclerOptions"]
@@ -70,6 +78,9 @@ class SimulatedCyclerOptions(BaseModel):
         cell_model: ``"pybamm"``, or ``"module:function"``: a callable
             ``(design: dict, fidelity: str) -> dict`` returning a
             :class:`~optloop.evaluators.simulated_cycler.profile.CellProfile` dict.
+        reality: A hidden truth that differs from the cell model (per-element bias, another
+            fade law, more spread): :class:`~optloop.evaluators.simulated_cycler.reality.
+            RealityOptions`; ``None`` (default): cells follow the cell model.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -87,6 +98,21 @@ class SimulatedCyclerOptions(BaseModel):
     channel_repair_days: float = Field(default=2.0, ge=0.0, le=10_000.0)
     pybamm: PybammOptions = Field(default_factory=PybammOptions)
     cell_model: str = "pybamm"
+    reality: RealityOptions | None = None
+
+    @model_validator(mode="after")
+    def _spread(self) -> SimulatedCyclerOptions:
+        r = self.reality
+        if r is not None:
+            for name, limit in (("capacity_cv", 0.5), ("fade_cv", 2.0)):
+                factor = getattr(r, f"{name}_factor")
+                value = getattr(self, name) * factor
+                if value > limit:
+                    raise ValueError(
+                        f"reality.{name}_factor={factor:g} makes {name} "
+                        f"{getattr(self, name):g} x {factor:g} = {value:g}; limit: <= {limit:g}"
+                    )
+        return self
 
     @field_validator("cell_model")
     @classmethod
@@ -129,6 +155,8 @@ class SimulatedCyclerOptions(BaseModel):
         out: dict[str, Any] = {name: getattr(self, name) for name in SCHEDULE_FIELDS}
         out["seed"] = seed
         out["pybamm"] = physics_options(self.pybamm_options(None))
+        if self.reality is not None:  # absent when off: older state folders stay valid
+            out["reality"] = self.reality.model_dump(mode="json")
         return out
 
 
