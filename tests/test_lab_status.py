@@ -135,6 +135,7 @@ def _rehearsal_like(tmp_path: Path) -> Path:
         "pybamm": {"cycle_cap": 30, "screen_cycles": 5},
         "lost_cell_probability": 0.3, "channel_fault_rate_per_day": 0.2}}
     data["optimiser"].update(budget=6, initial_designs=6, batch_size=2)
+    data["costs"] = {"cell_build": 1.0, "channel_day": 0.1}
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump(data))
     return cfg
@@ -149,6 +150,7 @@ def test_status_shows_channel_use_lost_and_rebuilt_cells_and_time_to_results(
     assert result.exit_code == 0, result.output
     st = json.loads(runner.invoke(cli, ["status", str(cfg), "--json"]).output)
     lab_ = st["lab"]
+    use = lab_["channel_use"]
     assert lab_["evaluator"] == "simulated_cycler" and lab_["channels"] == 3
     assert lab_["channel_use"]["busy_channel_days"] > 0
     assert 0 < lab_["channel_use"]["utilisation"] <= 1
@@ -165,6 +167,15 @@ def test_status_shows_channel_use_lost_and_rebuilt_cells_and_time_to_results(
     assert f"lost cells: {lost_cells} in {len(st['lost_cells'])} trial(s)" in text
     assert re.search(r"trial \d+: \d lost \(.*\); (rebuilt|abandoned), now ", text)
     assert f"completed trials ({st['counts']['completed']};" in text
+    # Costs from the stored records agree with the lab's own books: one cell per submission
+    # (every lost cell, and the cell of each trial not given up), and its channel-days.
+    costs = st["costs"]
+    given_up = sum(1 for x in st["lost_cells"] if x["status"] == "abandoned")
+    assert costs["cells_built"] == lost_cells + st["counts"]["completed"] + st["counts"][
+        "failed"] + st["counts"]["abandoned"] - given_up
+    assert costs["channel_days"] == pytest.approx(use["busy_channel_days"], rel=1e-9)
+    assert costs["used"] == pytest.approx(costs["cells_built"] + 0.1 * costs["channel_days"])
+    assert re.search(r"costs: used [0-9.]+ \(cost units; \d+ cells built x 1, ", text)
 
 
 def test_parent_run_summary_tags() -> None:

@@ -22,6 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from optloop.analysis import hypervolume, pareto_trials
+from optloop.campaign.costs import (
+    CostReport,
+    GainPerCost,
+    account,
+    batch_gain,
+    builds_cells,
+    gain_per_cost,
+)
 from optloop.campaign.early_stop import EarlyStopper
 from optloop.campaign.events import CampaignCallback
 from optloop.campaign.lifecycle import LIFECYCLE, JobOutcome, outcome_of
@@ -46,12 +54,24 @@ from optloop.store import (
     TrialStatus,
 )
 
-__all__ = ["Campaign", "Progress", "Told", "cancel_job", "default_store_url"]
+__all__ = [
+    "BUDGET_SPENT",
+    "GAIN_BELOW_THRESHOLD",
+    "Campaign",
+    "Progress",
+    "Told",
+    "cancel_job",
+    "default_store_url",
+]
 
 log = logging.getLogger("optloop.campaign")
 
 ACTIVE = (TrialStatus.PROPOSED, TrialStatus.RUNNING)
 FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+
+#: Why a campaign stopped proposing (:meth:`Campaign.run`, recorded with the store's stops).
+BUDGET_SPENT = "budget spent"
+GAIN_BELOW_THRESHOLD = "gain per cost below threshold"
 
 
 def cancel_job(evaluator: Evaluator, job_id: str, reason: str) -> bool:
@@ -114,6 +134,15 @@ class Told:
 
 
 
+def _usage_of(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """Return the use a result's metadata records (the keys :mod:`.costs` reads)."""
+    return {
+        k: float(v)
+        for k in ("channel_days", "test_duration_h", "worker_s")
+        if isinstance(v := metadata.get(k), int | float) and not isinstance(v, bool)
+    }
+
+
 def _short_design(d: Design) -> str:
     """Return a design in one line: film, graphite, lithium layer, cell."""
     parts = []
@@ -166,6 +195,10 @@ class Campaign:
         )
         self._early_notes: dict[int, str] = {}
         self._session: DriverSession | None = None
+        #: The stop in force (a record of the store's stops) or None: proposes no more.
+        self._stop: dict[str, Any] | None = None
+        #: The last proposed batch's expected gain per cost (None: unknown or not yet).
+        self.last_gain: GainPerCost | None = None
 
     @classmethod
     def from_config(cls, path: str | Path, **kwargs: Any) -> Campaign:
@@ -258,18 +291,27 @@ class Campaign:
         )
         all_trials = self.store.trials()
         c = self.config
-        self.store.record_iteration(
-            iteration,
-            {
-                "n_proposed": len(trials),
-                "origin": proposals[0].origin if proposals else None,
-                "fit_seconds": timing.fit_seconds,
-                "acquisition_seconds": timing.acquisition_seconds,
-                "n_observations": timing.n_observations,
-                "hypervolume": hypervolume(all_trials, c.objectives, c.outcome_constraints),
-                "counts": self.store.counts(),
-            },
-        )
+        cells = self._builds_cells()
+        logs = [p.acquisition_value for p in proposals]
+        self.last_gain = gain_per_cost(logs, all_trials, c.costs, cells=cells)
+        record: dict[str, Any] = {
+            "n_proposed": len(trials),
+            "origin": proposals[0].origin if proposals else None,
+            "fit_seconds": timing.fit_seconds,
+            "acquisition_seconds": timing.acquisition_seconds,
+            "n_observations": timing.n_observations,
+            "hypervolume": hypervolume(all_trials, c.objectives, c.outcome_constraints),
+            "counts": self.store.counts(),
+        }
+        gain = batch_gain(logs)
+        if gain is not None:
+            record["expected_gain"] = gain
+        if c.costs.any_cost or c.costs.trial_cost_estimate is not None:
+            record["cost_used"] = account(all_trials, c.costs, cells=cells).used
+        if self.last_gain is not None:
+            record["expected_cost"] = self.last_gain.expected_cost
+            record["gain_per_cost"] = self.last_gain.gain_per_cost
+        self.store.record_iteration(iteration, record)
         return trials
 
     def tell(
@@ -429,7 +471,8 @@ class Campaign:
             and outcome_of(result.state) is JobOutcome.LOST
             and trial.status is TrialStatus.RUNNING
         ):
-            return self._lost(trial, result.reason or "lost")  # a new cell, as status LOST
+            # A new cell, as status LOST; what the lost one used is kept for the costs.
+            return self._lost(trial, result.reason or "lost", used=_usage_of(result.metadata))
         to, message, values = self._transition_for(trial, result)
         return self.store.transition(trial_id, to, message, **values)
 
@@ -589,7 +632,7 @@ class Campaign:
         if status is None:
             return self._unknown_job(trial)
         if status.state is JobState.LOST:
-            return self._lost(trial, status.reason or "lost")
+            return self._lost(trial, status.reason or "lost", used=self._lost_usage(trial))
         return self._record(trial.id, self.evaluator.fetch(trial.job_id))
 
     def _unknown_job(self, trial: Trial) -> Trial:
@@ -692,15 +735,27 @@ class Campaign:
             metadata={**metadata, **partial.metadata, "early_stopped": True},
         )
 
-    def _lost(self, trial: Trial, why: str) -> Trial:
+    def _lost_usage(self, trial: Trial) -> dict[str, float]:
+        """Return what a lost cell used (channel-days, simulation seconds), if the job says."""
+        assert trial.job_id is not None
+        try:
+            return _usage_of(self.evaluator.fetch(trial.job_id).metadata)
+        except OptloopError:
+            return {}
+
+    def _lost(self, trial: Trial, why: str, *, used: Mapping[str, float] | None = None) -> Trial:
         """Rebuild a lost cell (a new job) until ``max_attempts``; then abandon the trial.
 
         A lost cell (a short, a channel fault) says nothing about the design, so the trial is
         abandoned rather than failed: the optimiser does not learn to avoid the region.
+        ``used`` (the lost cell's channel-days, simulation seconds) joins ``lost_usage`` in
+        the trial's metadata, for the costs.
         """
         lost = int(trial.metadata.get("lost_attempts", 0)) + 1
         history = [*trial.metadata.get("lost_reasons", []), why]
         metadata = {**trial.metadata, "lost_attempts": lost, "lost_reasons": history}
+        if used:
+            metadata["lost_usage"] = [*trial.metadata.get("lost_usage", []), dict(used)]
         rule = LIFECYCLE[JobOutcome.LOST]
         if trial.attempts >= self.config.evaluator.max_attempts:
             assert rule.after_cap is not None
@@ -756,6 +811,11 @@ class Campaign:
             self._submit(waiting[0], spend_attempt=False)
 
     def _fill(self, budget: int) -> None:
+        if self._stop is None:
+            self._stop = self._budget_stop()
+        if self._stop is not None:
+            self._withdraw_proposed()
+            return
         counts = self.store.counts()
         finished = counts["completed"] + counts["failed"]
         active = counts["proposed"] + counts["running"]
@@ -776,10 +836,101 @@ class Campaign:
                 else min(room, max(free, 1), self.config.optimiser.batch_size)
             )
             waiting = self.ask(min(want, room))
+            self._stop = self._gain_stop()
+            if self._stop is not None:
+                self._withdraw_proposed()
+                return
         for t in waiting[:free]:
             after = self._submit(t)
             if after.status in TERMINAL:
                 self._emit("on_trial_finished", after)
+
+    # --- costs and the stop rule -------------------------------------------------------------
+
+    def _builds_cells(self) -> bool:
+        """Return True when the evaluator builds a physical cell per submission."""
+        caps: Mapping[str, Any] | None = None
+        if self._evaluator is not None:
+            try:
+                caps = self._evaluator.capabilities()
+            except OptloopError:
+                caps = None
+        return builds_cells(self.config.evaluator.name, caps)
+
+    def costs(self) -> CostReport:
+        """Return what the campaign has spent, in its cost units (see :mod:`.costs`)."""
+        return account(self.store.trials(), self.config.costs, cells=self._builds_cells())
+
+    def _finished_count(self) -> int:
+        counts = self.store.counts()
+        return counts["completed"] + counts["failed"]
+
+    def _record_stop(self, reason: str, message: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Record a stop in the store and return it (proposing ends; running trials finish)."""
+        record = {
+            "message": message,
+            "n_finished": self._finished_count(),
+            "budget": self.config.costs.budget,
+            "threshold": self.config.costs.stop_below_gain_per_cost,
+            **data,
+        }
+        self.store.record_stop(reason, record)
+        log.info("campaign %r stopped: %s", self.config.name, message)
+        return {"reason": reason, **record}
+
+    def _budget_stop(self) -> dict[str, Any] | None:
+        """Return a stop when the cost budget is spent, else None."""
+        if self.config.costs.budget is None:
+            return None
+        report = self.costs()
+        if not report.spent:
+            return None
+        message = (
+            f"{BUDGET_SPENT}: {report.used:.4g} of costs.budget = {report.budget:g} cost units "
+            "used; no more trials are proposed"
+        )
+        return self._record_stop(BUDGET_SPENT, message, {"cost_used": report.used})
+
+    def _gain_stop(self) -> dict[str, Any] | None:
+        """Return a stop when the last batch's gain per cost is below the threshold."""
+        threshold = self.config.costs.stop_below_gain_per_cost
+        g = self.last_gain
+        if threshold is None or g is None or g.gain_per_cost >= threshold:
+            return None
+        message = (
+            f"{GAIN_BELOW_THRESHOLD}: expected hypervolume gain {g.expected_gain:.4g} over "
+            f"expected cost {g.expected_cost:.4g} = {g.gain_per_cost:.4g} per cost unit, below "
+            f"costs.stop_below_gain_per_cost = {threshold:g}; the batch is withdrawn"
+        )
+        return self._record_stop(
+            GAIN_BELOW_THRESHOLD, message, {**g.to_dict(), "cost_used": self.costs().used}
+        )
+
+    def _stop_in_force(self) -> dict[str, Any] | None:
+        """Return the stored stop that still holds when a run starts, else None.
+
+        A budget is checked again (it may have been raised); a gain-per-cost stop holds
+        while its threshold is unchanged and no trial has finished since (the same data
+        would give the same proposal).
+        """
+        stops = self.store.stops()
+        if not stops:
+            return None
+        last = stops[-1]
+        if (
+            last["reason"] == GAIN_BELOW_THRESHOLD
+            and last.get("threshold") == self.config.costs.stop_below_gain_per_cost
+            and last.get("n_finished") == self._finished_count()
+        ):
+            return last
+        return None
+
+    def _withdraw_proposed(self) -> None:
+        """Abandon the proposed trials not yet submitted: a stopped campaign builds nothing."""
+        assert self._stop is not None
+        for t in self.store.trials([TrialStatus.PROPOSED]):
+            why = f"campaign stopped: {self._stop['reason']}"
+            self.store.transition(t.id, TrialStatus.ABANDONED, why, reason=why)
 
     def _progress(self, budget: int, message: str = "") -> Progress:
         trials = self.store.trials()
@@ -820,13 +971,15 @@ class Campaign:
         budget = budget or self.config.optimiser.budget
         self._check_early_stopping()
         with self.store.lock():
+            self._stop = self._stop_in_force()
             last: tuple[int, ...] = ()
             snapshot: Progress | None = None
             while True:
                 self._collect()
                 counts = self.store.counts()
                 finished = counts["completed"] + counts["failed"]
-                if finished >= budget and counts["proposed"] + counts["running"] == 0:
+                active = counts["proposed"] + counts["running"]
+                if active == 0 and (finished >= budget or self._stop is not None):
                     break
                 self._fill(budget)
                 key = tuple(self.store.counts().values())
@@ -840,7 +993,7 @@ class Campaign:
                 if snapshot is not None:
                     self._emit("on_step", snapshot)
                 time.sleep(poll_interval_s)
-            final = self._progress(budget, "done")
+            final = self._progress(budget, self._end_message("done"))
             self._emit("on_finish", final)
             if progress is not None:
                 progress(final)
@@ -857,6 +1010,7 @@ class Campaign:
         budget = self.config.optimiser.budget
         self._check_early_stopping()
         with self.store.lock():
+            self._stop = self._stop_in_force()
             self._collect()
             self._fill(budget)
             if wait is None:
@@ -864,10 +1018,13 @@ class Campaign:
             while wait and self.store.counts()["running"]:
                 time.sleep(poll_interval_s)
                 self._collect()
-            done = self._progress(budget, "tick")
+            done = self._progress(budget, self._end_message("tick"))
             self._emit("on_step", done)
             self._emit("on_finish", done)
             return done
+
+    def _end_message(self, default: str) -> str:
+        return f"stopped: {self._stop['reason']}" if self._stop is not None else default
 
     # --- reporting --------------------------------------------------------------------------
 
@@ -914,7 +1071,46 @@ class Campaign:
                 if t.status is TrialStatus.ABANDONED
             ],
             "evaluator_notices": self._notices(),
+            "costs": self._cost_view(trials),
             **self._lab_view(trials),
+        }
+
+    def _cost_view(self, trials: list[Trial]) -> dict[str, Any]:
+        """Return the costs: unit costs, use, cost used and left, last gain per cost, stop.
+
+        ``last_gain_per_cost`` is from the last iteration that recorded one; ``stop`` is the
+        last recorded stop (None if never), ``stopped`` whether a stop holds now (the budget
+        is spent, or a gain-per-cost stop with no trial finished since).
+        """
+        c = self.config.costs
+        report = account(trials, c, cells=self._builds_cells())
+        last_gain: dict[str, Any] | None = None
+        for it in reversed(self.store.iterations()):
+            if "gain_per_cost" in it or "expected_gain" in it:
+                last_gain = {
+                    "iteration": it["iteration"],
+                    "expected_gain": it.get("expected_gain"),
+                    "expected_cost": it.get("expected_cost"),
+                    "gain_per_cost": it.get("gain_per_cost"),
+                }
+                break
+        stops = self.store.stops()
+        return {
+            "stated": c.any_cost
+            or c.budget is not None
+            or c.stop_below_gain_per_cost is not None
+            or c.trial_cost_estimate is not None,
+            "unit_costs": {
+                "cell_build": c.cell_build,
+                "channel_day": c.channel_day,
+                "simulation_second": c.simulation_second,
+            },
+            "stop_below_gain_per_cost": c.stop_below_gain_per_cost,
+            **report.to_dict(),
+            "last_gain": last_gain,
+            "last_gain_per_cost": None if last_gain is None else last_gain["gain_per_cost"],
+            "stop": stops[-1] if stops else None,
+            "stopped": report.spent or self._stop_in_force() is not None,
         }
 
     def _lab_view(self, trials: list[Trial]) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def _progress_line(p: Progress, started: float) -> str:
         f"[{time.time() - started:6.0f} s] {p.finished}/{p.budget} done "
         f"(completed {c['completed']}, failed {c['failed']}, running {c['running']}, "
         f"queued {c['proposed']}) | best {best} | hypervolume {fmt(p.hypervolume)}"
+        + (f" | {p.message}" if p.message.startswith("stopped") else "")
     )
 
 
@@ -447,6 +448,37 @@ def _print_lab(st: dict[str, Any]) -> None:
             )
 
 
+def _print_costs(st: dict[str, Any]) -> None:
+    """Print cost used and left, the use behind it, the last gain per cost and any stop."""
+    c = st.get("costs")
+    if not c:
+        return
+    u = c["unit_costs"]
+    if not (c.get("stated") or c.get("stop")):
+        return  # a campaign that states no costs: nothing to say
+    budget = c.get("budget")
+    left = f", left {fmt(c['left'], 4)} of budget {fmt(budget, 4)}" if budget is not None else ""
+    click.echo(
+        f"\ncosts: used {fmt(c['used'], 4)}{left} (cost units; {c['cells_built']} cells built "
+        f"x {fmt(u['cell_build'])}, {fmt(c['channel_days'], 4)} channel-days x "
+        f"{fmt(u['channel_day'])}, {fmt(c['simulation_seconds'], 4)} simulation s x "
+        f"{fmt(u['simulation_second'])})"
+    )
+    g = c.get("last_gain")
+    if g:
+        threshold = c.get("stop_below_gain_per_cost")
+        click.echo(
+            f"  last batch (iteration {g['iteration']}): expected hypervolume gain "
+            f"{fmt(g['expected_gain'], 4)}, expected cost {fmt(g['expected_cost'], 4)}, gain "
+            f"per cost {fmt(g['gain_per_cost'], 4)}"
+            + (f" (stop below {fmt(threshold, 4)})" if threshold is not None else "")
+        )
+    stop = c.get("stop")
+    if stop:
+        state = "stopped" if c.get("stopped") else "stopped earlier, since resumed"
+        click.echo(f"  {state}: {stop.get('message', stop['reason'])}")
+
+
 def _print_completed(st: dict[str, Any]) -> None:
     done = st.get("completed", [])
     if not done:
@@ -480,6 +512,7 @@ def status(config: Path, as_json: bool) -> None:
     click.echo(f"campaign {st['campaign']!r} ({st['store']}), budget {st['budget']}")
     click.echo("trials: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
     click.echo(f"hypervolume: {fmt(st['hypervolume'])}")
+    _print_costs(st)
     _print_lab(st)
     _print_completed(st)
     _print_front(st)

@@ -72,6 +72,15 @@ def validate(config: Path) -> None:
     where = f" at {ex.address}" if ex.address else (" (OPTLOOP_DASK_ADDRESS)" if ex.kind == "dask"
                                                    else "")
     click.echo(f"  executor {ex.kind}{where}")
+    k = cfg.costs
+    if k.any_cost or k.budget is not None or k.stop_below_gain_per_cost is not None:
+        parts = [f"cell_build {k.cell_build:g}", f"channel_day {k.channel_day:g}",
+                 f"simulation_second {k.simulation_second:g}"]
+        if k.budget is not None:
+            parts.append(f"budget {k.budget:g}")
+        if k.stop_below_gain_per_cost is not None:
+            parts.append(f"stop below {k.stop_below_gain_per_cost:g} gain per cost")
+        click.echo(f"  costs (cost units): {', '.join(parts)}")
     es = cfg.early_stopping
     if es.enabled:
         ref = [f"min_cycle_life {es.min_cycle_life:g}"] if es.min_cycle_life else []

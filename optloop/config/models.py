@@ -35,6 +35,7 @@ __all__ = [
     "CampaignConfig",
     "CarbonLayerSpace",
     "CellSpace",
+    "CostsConfig",
     "DesignSpaceConfig",
     "EvaluatorConfig",
     "ExecutorConfig",
@@ -633,6 +634,57 @@ class ExecutorConfig(_Strict):
         return self
 
 
+class CostsConfig(_Strict):
+    """What a campaign's evaluations cost, its budget in those costs and its stop rule.
+
+    Costs are in one currency-free cost unit (a lab may read it as euros or hours of work).
+    A trial costs ``cell_build`` per cell built (a physical-cell evaluator: the simulated
+    cycler, the file exchange; a rebuilt cell counts again), ``channel_day`` per day a cell
+    spends on a cycler channel and ``simulation_second`` per second of simulation (PyBaMM's
+    worker wall time). See :mod:`optloop.campaign.costs`.
+    """
+
+    cell_build: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    """Cost of building one cell (materials, deposition, assembly, formation)."""
+    channel_day: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    """Cost of one cycler channel for one day."""
+    simulation_second: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    """Cost of one second of simulation (one worker core)."""
+    budget: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    """Total cost the campaign may spend; once spent it proposes nothing more (None: no
+    limit besides ``optimiser.budget`` trials)."""
+    stop_below_gain_per_cost: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    """Stop when a batch's expected hypervolume gain per unit of its expected cost falls below
+    this (hypervolume units per cost unit; None: never)."""
+    trial_cost_estimate: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    """Expected cost of one trial until finished trials with a recorded cost give their mean."""
+
+    @property
+    def any_cost(self) -> bool:
+        """Return True when at least one unit cost is above zero."""
+        return self.cell_build > 0 or self.channel_day > 0 or self.simulation_second > 0
+
+    @model_validator(mode="after")
+    def _something_costs(self) -> CostsConfig:
+        zero = "cell_build, channel_day and simulation_second are all 0"
+        if self.budget is not None and not self.any_cost:
+            raise ValueError(
+                f"budget = {self.budget:g} but {zero}: nothing would ever be spent; "
+                "limit: at least one cost > 0"
+            )
+        if (
+            self.stop_below_gain_per_cost is not None
+            and not self.any_cost
+            and self.trial_cost_estimate is None
+        ):
+            raise ValueError(
+                f"stop_below_gain_per_cost = {self.stop_below_gain_per_cost:g} but {zero} and "
+                "no trial_cost_estimate is given: a trial's cost would be unknown; limit: at "
+                "least one cost > 0 or trial_cost_estimate > 0"
+            )
+        return self
+
+
 class CampaignConfig(_Strict):
     """A whole campaign, as written in one YAML file."""
 
@@ -648,6 +700,7 @@ class CampaignConfig(_Strict):
     tracking: TrackingConfig = TrackingConfig()
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    costs: CostsConfig = CostsConfig()
 
     @field_validator("objectives")
     @classmethod

@@ -49,6 +49,8 @@ class MeasuredMetrics:
     """What was left out and why (e.g. no energy density without a stack thickness)."""
     protocol: MetricsProtocol = field(default_factory=MetricsProtocol)
     """The choices the metrics were computed with (recorded, so a file can be re-read alike)."""
+    test_duration_h: float | None = None
+    """Hours from the data's first to last record (the channel time so far); None if unknown."""
 
     @property
     def cycles_done(self) -> int:
@@ -62,6 +64,7 @@ class MeasuredMetrics:
             "formation_cycle_counts": list(self.cycles.formation_cycle_counts),
             "metric_notes": list(self.notes),
             METRICS_PROTOCOL_KEY: self.protocol.to_metadata(),
+            "test_duration_h": self.test_duration_h,
         }
 
 
@@ -176,7 +179,22 @@ def measured_metrics(
         cycles=cycles,
         notes=notes,
         protocol=protocol,
+        test_duration_h=_test_duration_h(frame, source),
     )
+
+
+def _test_duration_h(frame: pd.DataFrame, source: str) -> float | None:
+    """Return the hours between the data's first and last record (None if not readable)."""
+    try:
+        times = (frame if TEST_TIME in frame.columns else _with_bdf_labels(frame, source))[
+            TEST_TIME
+        ].to_numpy(dtype=float)
+    except Exception:  # noqa: BLE001 - the duration is bookkeeping, never a reason to fail
+        return None
+    times = times[np.isfinite(times)]
+    if times.size == 0:
+        return None
+    return float(times.max() - times.min()) / _SECONDS_PER_HOUR
 
 
 def _with_bdf_labels(frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -6,6 +6,7 @@ without loading BoTorch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from optloop.space.design import Design
@@ -45,6 +46,18 @@ class Proposal:
     """Position in the batch, from 0."""
     success_probability: float | None = None
     """Predicted probability that the evaluation succeeds (None without a failure model)."""
+
+    @property
+    def expected_gain(self) -> float | None:
+        """Return the expected (hypervolume) improvement: ``exp`` of the log-acquisition value.
+
+        qLogNEHVI's value is the log expected hypervolume improvement of this design given
+        the earlier ones of its batch, so a batch's gains add up; qLogNEI's is the log
+        expected improvement of the one objective. None for a Sobol design.
+        """
+        if self.acquisition_value is None or math.isnan(self.acquisition_value):
+            return None
+        return math.exp(min(self.acquisition_value, 700.0))
 
 
 @dataclass(frozen=True)

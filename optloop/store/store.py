@@ -112,6 +112,15 @@ _iterations = Table(
     Column("at", Float, nullable=False),
     Column("data", Text, nullable=False),
 )
+_stops = Table(
+    "campaign_stops",
+    _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(100), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("data", Text, nullable=False),
+)
 
 
 class CampaignStore:
@@ -360,6 +369,26 @@ class CampaignStore:
         with self.engine.connect() as conn:
             return [
                 {"iteration": r.iteration, "at": r.at, **json.loads(r.data)}
+                for r in conn.execute(q)
+            ]
+
+    # --- stops ----------------------------------------------------------------------------
+
+    def record_stop(self, reason: str, data: dict[str, Any]) -> None:
+        """Record that the campaign stopped proposing, why, and the numbers behind it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(_stops).values(
+                    campaign=self.campaign, at=time.time(), reason=reason, data=json.dumps(data)
+                )
+            )
+
+    def stops(self) -> list[dict[str, Any]]:
+        """Return the recorded stops (reason, time, numbers), oldest first."""
+        q = select(_stops).where(_stops.c.campaign == self.campaign).order_by(_stops.c.id)
+        with self.engine.connect() as conn:
+            return [
+                {"reason": r.reason, "at": r.at, **json.loads(r.data)}
                 for r in conn.execute(q)
             ]
 

@@ -257,6 +257,10 @@ def iteration_metrics(
         ("acquisition_seconds", "acquisition.seconds"),
         ("n_proposed", "proposed"),
         ("n_observations", "observations"),
+        ("cost_used", "cost.used"),
+        ("expected_gain", "cost.expected_gain"),
+        ("expected_cost", "cost.expected_cost"),
+        ("gain_per_cost", "cost.gain_per_cost"),
     ):
         value = record.get(src)
         if isinstance(value, int | float) and math.isfinite(value):
@@ -311,4 +315,31 @@ def status_tags(status: Mapping[str, Any]) -> dict[str, str]:
         tags["optloop.lab.median_days_to_result"] = f"{head['median_days']:.4g}"
     if head.get("median_h") is not None:
         tags["optloop.lab.median_hours_to_result"] = f"{head['median_h']:.4g}"
+    tags.update(cost_tags(status.get("costs") or {}))
+    return tags
+
+
+def cost_tags(costs: Mapping[str, Any]) -> dict[str, str]:
+    """Return the parent run's cost tags of a status's ``costs`` (``Campaign.status()``).
+
+    ``optloop.cost.used``, ``.cells_built``, ``.channel_days``, ``.simulation_seconds``; with a
+    budget ``.budget`` and ``.left``; ``.last_gain_per_cost`` once a batch had one; and
+    ``.stop`` (the reason) while the campaign is stopped. None for a campaign that states
+    no costs (``stated`` false).
+    """
+    if not costs or not costs.get("stated"):
+        return {}
+    tags = {
+        "optloop.cost.used": f"{float(costs.get('used', 0.0)):.6g}",
+        "optloop.cost.cells_built": str(int(costs.get("cells_built", 0))),
+        "optloop.cost.channel_days": f"{float(costs.get('channel_days', 0.0)):.6g}",
+        "optloop.cost.simulation_seconds": f"{float(costs.get('simulation_seconds', 0.0)):.6g}",
+    }
+    for key in ("budget", "left", "last_gain_per_cost"):
+        value = costs.get(key)
+        if isinstance(value, int | float):
+            tags[f"optloop.cost.{key}"] = f"{float(value):.6g}"
+    stop = costs.get("stop")
+    if stop and costs.get("stopped"):
+        tags["optloop.cost.stop"] = str(stop.get("reason"))
     return tags

@@ -634,6 +634,11 @@ class SimulatedCycler:
         }
         if o.start_s is not None:
             meta["start_day"] = o.start_s / _SECONDS_PER_DAY
+            # Channel-days on the cycler so far (costs, optloop.campaign.costs): its channel
+            # is busy from the test's start to its end, or to now while it cycles.
+            now = self._state.sim_now()
+            until = min(o.end_s, now) if o.end_s is not None else now
+            meta["channel_days"] = max(0.0, until - o.start_s) / _SECONDS_PER_DAY
         if view.state.is_terminal and o.end_s is not None:
             meta["end_day"] = o.end_s / _SECONDS_PER_DAY
             meta["end"] = o.end_kind
