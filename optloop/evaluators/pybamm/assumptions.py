@@ -550,6 +550,10 @@ STRUCTURAL_ASSUMPTIONS: tuple[str, ...] = (
     "The positive cannot be relithiated beyond its discharged stoichiometry (its own "
     "first-cycle loss, a steep OCP wall); lithium left in the negative at the end of discharge "
     "is a reservoir that feeds later loss of lithium inventory.",
+    "The positive is never charged beyond its upper potential limit (4.3 V vs Li, a steep OCP "
+    "wall below s_lim_ch): with an anode at a higher potential than graphite at top of charge "
+    "the 4.2 V cell cut-off then stops the positive at its limit, as a lab would by lowering "
+    "the charge voltage, and the cell delivers at most its positive window's capacity.",
     "Lithium beyond the host's free capacity at the top of the formation charge plates as "
     "metal: dead lithium that speeds up SEI growth; beyond a limit the design is refused.",
     "The first-cycle efficiency is what a cycler measures: the first discharge over the first "
