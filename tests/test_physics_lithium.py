@@ -225,6 +225,11 @@ def test_first_cycle_efficiency_never_exceeds_the_positive_for_random_designs(
         fces.append(fce)
         assert fce <= A.POSITIVE_FIRST_CYCLE_EFFICIENCY, d.to_dict()
         assert fce <= derive(d).first_cycle_efficiency_max + 1e-9, d.to_dict()
+        # Never more than the positive window's capacity (1 %; 1.166 x nominal at most
+        # before the 4.3 V charge limit, 0.996 with it).
+        assert out.cell is not None
+        q = out.metrics["discharge_capacity_Ah"]
+        assert q <= 1.01 * out.cell["nominal_capacity_Ah"], d.to_dict()
     assert len(fces) == 100 and max(fces) > 0.8  # not vacuous: many reach near the ceiling
 
 
