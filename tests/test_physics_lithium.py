@@ -11,6 +11,11 @@ Anchors:
   positive electrode's own, 0.88 for NMC811 (Noh et al., J. Power Sources 233 (2013) 121;
   Kasnatscheew et al., PCCP 18 (2016) 3956: the loss is kinetic), nor the design space's
   ceiling for the design. Full cells: the positive supplies every lithium the SEI takes.
+* The positive stays in its window at the charged end whatever the anode's potential: it is
+  charged no higher than 4.3 V vs Li/Li+ (NMC811 half-cell cut-off, Noh et al., J. Power
+  Sources 233 (2013) 121; oxygen release beyond, Jung et al., JES 164 (2017) A1361), so its
+  stoichiometry stays >= s_lim_ch - 0.01 and a cell delivers at most its positive window's
+  (nominal) capacity, within 1 %, also with an alloy at a higher potential than graphite.
 * Prelithiation (alloy-anode-physics.md section 6; Holtstiege et al., Batteries 2018): a
   reservoir delays fade limited by loss of lithium inventory by about reservoir / loss per
   cycle (N_delay = Q_res / q_LLI), gives nothing when loss of active material limits life,
@@ -100,10 +105,11 @@ def test_lithium_is_conserved_at_every_step(sim: CellSimulator, d: dict[str, Any
     np.testing.assert_allclose(in_particles + lost, in_particles[0] + lost[0], rtol=1e-6)
     assert lost[-1] > lost[0]  # SEI does take lithium
     # The positive stays inside its physical window at every step: never relithiated beyond
-    # its discharged stoichiometry (the issue's cell went to 0.9994), never charged below 0.2.
+    # its discharged stoichiometry (the issue's cell went to 0.9994), never charged beyond
+    # its 4.3 V limit (s_lim_ch, 0.01 tolerance).
     sto_p = sol["Average positive particle stoichiometry"].entries
     assert sto_p.max() <= A.POSITIVE_STO_DISCHARGED
-    assert sto_p.min() >= 0.2
+    assert sto_p.min() >= A.POSITIVE_STO_LIMIT_CHARGED - 0.01
     # The negative host never holds more than its capacity; on average at most the host
     # limit (its phases share the lithium by potential, not equally).
     phases = [
@@ -116,6 +122,71 @@ def test_lithium_is_conserved_at_every_step(sim: CellSimulator, d: dict[str, Any
     cap_n = c.negative_capacity_mAh_cm2 * _MOL_PER_MAH_CM2
     sto_n = sol["Total lithium in negative electrode [mol]"].entries / cap_n
     assert sto_n.max() <= A.HOST_MAX_STOICHIOMETRY + 0.01
+
+
+# --- the charged end of the positive's window -------------------------------------------------
+
+
+def test_charged_limit_is_chen2020_ocp_at_the_upper_potential_limit() -> None:
+    import pybamm
+
+    from optloop.evaluators.pybamm.mapping import build_parameter_values
+
+    # The model's base: Chen2020's NMC811 fit (+0.25 mV end terms near the limit).
+    chen = pybamm.ParameterValues("Chen2020_composite")["Positive electrode OCP [V]"]
+    model = build_parameter_values()["Positive electrode OCP [V]"]
+
+    def u(f: Any, sto: float) -> float:
+        return float(f(pybamm.Scalar(sto)).evaluate())
+
+    # s_lim_ch solves U_Chen2020(s) = 4.3 V (1 mV: the constant is rounded to 4 digits).
+    s_ch = A.POSITIVE_STO_LIMIT_CHARGED
+    assert u(chen, s_ch) == pytest.approx(A.POSITIVE_UPPER_POTENTIAL_LIMIT_V, abs=1e-3)
+    # The wall leaves the LG M50's own window alone (< 1 mV at its 4.2 V charged
+    # stoichiometry and mid-window) and rises steeply beyond the limit (> 0.25 V at -0.003).
+    for sto in (A.POSITIVE_STO_CHARGED, 0.5):
+        assert u(model, sto) == pytest.approx(u(chen, sto), abs=1e-3)
+    assert u(model, s_ch - 0.003) - u(chen, s_ch - 0.003) > 0.25
+
+
+#: Films whose potential at top of charge is above graphite's (Si ~0.18 V, Ge, Al, Sn ~0.41 V
+#: vs Li): without the charge wall the positive went to 0.247 (a-Si), 0.220 (a-Ge), 0.188
+#: (c-Al), 0.115 (c-Sn) and 0.072 (c-Sn + Li) and a 2 um c-Sn cell delivered 108 % of its
+#: nominal capacity (c-Sn + Li 120 %).
+_HIGH_POTENTIAL_FILMS = [
+    ("a-Si 1um", design(alloy(SI, 1.0))),
+    ("a-Ge 1um", design(alloy({"Ge": 1.0}, 1.0))),
+    ("c-Al 1um", design(alloy({"Al": 1.0}, 1.0, "crystalline"))),
+    ("c-Sn 2um", design(alloy({"Sn": 1.0}, 2.0, "crystalline"))),
+    ("a-Si 1um + Li 1um", design(alloy(SI, 1.0), lithium_um=1.0, np_ratio=1.3)),
+    (
+        "c-Sn 2um + Li 0.5um",
+        design(alloy({"Sn": 1.0}, 2.0, "crystalline"), lithium_um=0.5, np_ratio=1.3),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "d", [d for _, d in _HIGH_POTENTIAL_FILMS], ids=[n for n, _ in _HIGH_POTENTIAL_FILMS]
+)
+def test_positive_stays_in_its_window_at_top_of_charge(
+    sim: CellSimulator, d: dict[str, Any]
+) -> None:
+    c = cell_model_inputs(Design.from_dict(d))
+    sol, _, _ = sim._cycle(M.to_pybamm_inputs(c), 3, 0.0, 1e9)
+    # Minimum positive stoichiometry over 3 cycles (CC-CV charges to 4.2 V): within 0.01 of
+    # the charged limit (the 1C overshoot through the wall is ~0.003).
+    sto_p = sol["Average positive particle stoichiometry"].entries
+    assert sto_p.min() >= A.POSITIVE_STO_LIMIT_CHARGED - 0.01
+    # Delivered capacity at most the positive window's (nominal) capacity, 1 % tolerance
+    # (the limit is 0.0048 below the window's charged end: +0.75 % at most).
+    caps = [S._discharge_capacity(cy) for cy in sol.cycles]
+    assert all(q is not None for q in caps)
+    assert max(q for q in caps if q is not None) <= 1.01 * c.nominal_capacity_Ah
+    # First-cycle efficiency (a cycler's) still at most the positive's own.
+    out = sim.run(d, "screen")
+    assert out.ok, out.reason
+    assert out.metrics["first_cycle_efficiency"] <= A.POSITIVE_FIRST_CYCLE_EFFICIENCY
 
 
 # --- first-cycle efficiency ----------------------------------------------------------------------
@@ -154,6 +225,11 @@ def test_first_cycle_efficiency_never_exceeds_the_positive_for_random_designs(
         fces.append(fce)
         assert fce <= A.POSITIVE_FIRST_CYCLE_EFFICIENCY, d.to_dict()
         assert fce <= derive(d).first_cycle_efficiency_max + 1e-9, d.to_dict()
+        # Never more than the positive window's capacity (1 %; 1.166 x nominal at most
+        # before the 4.3 V charge limit, 0.996 with it).
+        assert out.cell is not None
+        q = out.metrics["discharge_capacity_Ah"]
+        assert q <= 1.01 * out.cell["nominal_capacity_Ah"], d.to_dict()
     assert len(fces) == 100 and max(fces) > 0.8  # not vacuous: many reach near the ceiling
 
 

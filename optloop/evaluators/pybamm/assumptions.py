@@ -459,10 +459,12 @@ POSITIVE_STO_AS_MADE = _a(
 #: stands for the kinetic barrier near full lithiation (Kasnatscheew 2016) and keeps the
 #: positive inside its window when the negative still holds lithium at the end of discharge
 #: (a reservoir). 0.14 V at the limit, 0.7 V at +0.008; < 2 mV at -0.01. The margin absorbs
-#: the wall's overshoot at 1C (~0.004) and the deeper charge an alloy at a higher potential
-#: imposes (charged stoichiometry down to ~0.20 for Sn), so the measured first-cycle efficiency
-#: stays below eta_pos: (s_lim - s_charged) / (s0 - s_charged) = 0.864 on the reference
-#: window, up to ~0.88 at the deepest charge. Numerical calibrations.
+#: the wall's overshoot at 1C (~0.004) and a charge deeper than the reference window, so the
+#: measured first-cycle efficiency stays below eta_pos: (s_lim - s_charged) / (s0 - s_charged)
+#: = 0.864 on the reference window. Since the charge wall below (4.3 V vs Li) stops the
+#: deepest charge at ~0.258 (c-Sn; it reached ~0.11 without it), that bound is at most 0.865,
+#: so the margin is now larger than it needs to be (~0.005 would keep FCE <= 0.88); kept, as
+#: every capacity of the evaluator depends on it. Numerical calibrations.
 POSITIVE_RELITHIATION_WALL_SLOPE_V = _a(
     "positive_relithiation_wall_slope", 100.0, "V", "calibration",
     "steep enough that a 2.5 V cut-off stops the positive within ~0.01 of its window",
@@ -478,6 +480,32 @@ POSITIVE_STO_LIMIT = _a(
 POSITIVE_RELITHIATION_WALL_WIDTH = _a(
     "positive_relithiation_wall_width", 0.002, "1", "calibration",
     "smooth enough for the solver; the OCP below the window is unchanged (< 2 mV)",
+)
+#: The mirror image at the charged end: the positive's upper potential limit. An NMC811 half
+#: cell is charged to 4.3 V vs Li/Li+ (Noh et al., J. Power Sources 233 (2013) 121: 3.0-4.3 V);
+#: beyond it the delithiated oxide releases lattice oxygen and degrades (Jung et al., J.
+#: Electrochem. Soc. 164 (2017) A1361). A cell whose negative sits at a higher potential than
+#: graphite at top of charge (Si, Ge, Al, Sn) would otherwise push the positive to 4.4-4.6 V
+#: under the 4.2 V cell cut-off, beyond Chen2020's fitted window, and deliver more than its
+#: window's capacity. A lab lowers the charge voltage for such an anode; the model does the same
+#: with a steep smooth rise of the OCP below s_lim_ch (the stoichiometry where Chen2020's OCP is
+#: at the limit): dU = +slope * width * softplus((s_lim_ch - sto) / width).
+POSITIVE_UPPER_POTENTIAL_LIMIT_V = _a(
+    "positive_upper_potential_limit", 4.3, "V", "source",
+    "NMC811 half-cell upper cut-off 4.3 V vs Li/Li+ (Noh et al., J. Power Sources 233 (2013) "
+    "121); lattice oxygen release of NMC811 sets in above ~4.3 V (Jung et al., JES 164 (2017) "
+    "A1361)",
+)
+POSITIVE_STO_LIMIT_CHARGED = _a(
+    "positive_sto_limit_charged", 0.2613, "1", "computed",
+    "Chen2020 NMC811 OCP solved for U(s) = 4.3 V (0.26134; the LG M50's 4.2 V charged state "
+    "0.2661 is at 4.285 V): the positive delithiates down to here, never beyond",
+)
+POSITIVE_CHARGE_WALL_WIDTH = _a(
+    "positive_charge_wall_width", 0.001, "1", "calibration",
+    "with the relithiation wall's slope: +0.07 V at s_lim_ch, +0.3 V at -0.0026 (c-Sn's 4.58 "
+    "V), < 1 mV at the LG M50's charged stoichiometry (+0.0048), so graphite cells are "
+    "unchanged",
 )
 #: Molar mass and density of lithium metal (pymatgen data via optloop.materials): a Li layer
 #: of thickness t brings t * rho / M mol of lithium per area.
@@ -557,6 +585,10 @@ STRUCTURAL_ASSUMPTIONS: tuple[str, ...] = (
     "The positive cannot be relithiated beyond its discharged stoichiometry (its own "
     "first-cycle loss, a steep OCP wall); lithium left in the negative at the end of discharge "
     "is a reservoir that feeds later loss of lithium inventory.",
+    "The positive is never charged beyond its upper potential limit (4.3 V vs Li, a steep OCP "
+    "wall below s_lim_ch): with an anode at a higher potential than graphite at top of charge "
+    "the 4.2 V cell cut-off then stops the positive at its limit, as a lab would by lowering "
+    "the charge voltage, and the cell delivers at most its positive window's capacity.",
     "Lithium beyond the host's free capacity at the top of the formation charge plates as "
     "metal: dead lithium that speeds up SEI growth; beyond a limit the design is refused.",
     "The first-cycle efficiency is what a cycler measures: the first discharge over the first "

@@ -542,10 +542,15 @@ def build_parameter_values(parameter_set: str = "Chen2020_composite") -> Any:
     width = A.POSITIVE_RELITHIATION_WALL_WIDTH
     slope = A.POSITIVE_RELITHIATION_WALL_SLOPE_V
 
+    s_lim_ch = A.POSITIVE_STO_LIMIT_CHARGED
+    width_ch = A.POSITIVE_CHARGE_WALL_WIDTH
+
     def positive_ocp(sto: Any) -> Any:
         # The relithiation limit (the positive's own first-cycle loss): a steep smooth wall.
         wall = slope * width * pybamm.log(1.0 + pybamm.exp((sto - s_lim) / width))
-        return ocp_pos(sto) - wall
+        # The upper potential limit (4.3 V vs Li): a steep smooth rise below s_lim_ch.
+        wall_ch = slope * width_ch * pybamm.log(1.0 + pybamm.exp((s_lim_ch - sto) / width_ch))
+        return ocp_pos(sto) - wall + wall_ch
 
     ref = A.SI_OCP_REFERENCE_POTENTIAL_V
     step_width = A.ALLOY_OCP_STEP_WIDTH
