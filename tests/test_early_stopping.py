@@ -75,6 +75,7 @@ def campaign(tmp_path: Path, **early: Any) -> Campaign:
     return Campaign(cfg, optimiser=opt, evaluator=cycler)
 
 
+@pytest.mark.slow  # ~45 s; .ci/run runs it
 def test_poor_cells_are_stopped_with_their_predicted_life(tmp_path: Path) -> None:
     with campaign(tmp_path) as camp:
         final = camp.run(poll_interval_s=0.0)

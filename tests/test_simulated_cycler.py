@@ -386,6 +386,7 @@ def test_ground_truth_matches_an_uncancelled_run(tmp_path: Path) -> None:
 
 # --- a campaign --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # ~50 s; .ci/run runs it
 def test_a_campaign_with_lost_cells_and_faults_finishes_its_budget(tmp_path: Path) -> None:
     data = yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text())
     data["store"] = {"url": f"sqlite:///{tmp_path / 'campaign.db'}"}
