@@ -98,6 +98,15 @@ def fade_frame(ticket: dict[str, Any], *, cycles: int | None = None, scale: floa
             break
     if cycles is not None:
         plan = plan[:cycles]
+    return frame_from_plan(plan, q_nom_Ah, running=running)
+
+
+def frame_from_plan(plan: list[tuple[float, float]], q_nom_Ah: float, *,
+                    running: bool = False) -> pd.DataFrame:
+    """Return BDF data for cycles of (delivered Ah, CE): charge ``Q/CE``, discharge ``Q`` at 0.5C.
+
+    ``running`` adds a cut-off charge step (a cell still on test).
+    """
     current_A = 0.5 * q_nom_Ah
     t, v, i, c = [0.0], [3.0], [0.0], [1]
     now = 0.0

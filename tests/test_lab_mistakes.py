@@ -17,12 +17,20 @@ import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
-from test_file_exchange import KNOWN, FakeClock, StandInLab, options, quarantined, tid
+from test_file_exchange import (
+    KNOWN,
+    FakeClock,
+    StandInLab,
+    frame_from_plan,
+    options,
+    quarantined,
+    tid,
+)
 
 from optloop.campaign import Campaign
 from optloop.cli import cli
 from optloop.config import config_from_dict
-from optloop.data import build_bdf_frame, read_bdf, write_bdf
+from optloop.data import read_bdf, write_bdf
 from optloop.evaluators.base import JobState
 from optloop.evaluators.file_exchange import FileExchangeEvaluator
 from optloop.evaluators.file_exchange.ids import is_valid_id, make_id
@@ -60,23 +68,7 @@ def cell_frame(ticket: dict[str, Any], *, ce: float = 0.995, cycles: int | None 
         if q < 0.75 * q_nom:
             break
     plan = plan[:cycles] if cycles is not None else plan
-    amps = 0.5 * q_nom
-    t, v, i, c = [0.0], [3.0], [0.0], [1]
-    now = 0.0
-    for n, (q_out, eff) in enumerate(plan, start=1):
-        for sign, q in ((1.0, q_out / eff), (-1.0, q_out)):
-            dur = q / amps * 3600.0
-            t += [now, now + dur]
-            v += [3.7, 3.7]
-            i += [sign * amps, sign * amps]
-            c += [n, n]
-            now += dur
-    if running:
-        t += [now, now + 600.0]
-        v += [3.6, 3.7]
-        i += [amps, amps]
-        c += [len(plan) + 1, len(plan) + 1]
-    return build_bdf_frame(t, v, i, c)
+    return frame_from_plan(plan, q_nom, running=running)
 
 
 @pytest.fixture
