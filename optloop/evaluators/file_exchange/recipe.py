@@ -161,6 +161,15 @@ def _sources(
     """Return the source plan of an alloy film (one source per metal) and notes on it."""
     eq = _elemental_thickness_nm(layer.composition, layer.oxygen_ratio, film_mass_mg_cm2)
     total_eq = sum(eq.values())
+
+    def share(s: str, source: str, purity: str | None = None) -> dict[str, Any]:
+        """Return a source's entry: what it is, its element and its share of the film."""
+        entry: dict[str, Any] = {"source": source, "element": s}
+        if purity is not None:
+            entry["purity"] = purity
+        entry.update(atomic_percent=_r(100.0 * layer.composition[s]),
+                     equivalent_thickness_nm=_r(eq[s]), rate_share=_r(eq[s] / total_eq))
+        return entry
     ordered = sorted(eq, key=lambda s: (-layer.composition[s], s))
     film_nm = layer.thickness_um * 1000.0
     tol = build.tolerances
@@ -193,16 +202,9 @@ def _sources(
                 "rate"
             )
         for s in ordered:
-            entry: dict[str, Any] = {
-                "source": f"{s} target",
-                "element": s,
-                "purity": cal.target_purity,
-                "atomic_percent": _r(100.0 * layer.composition[s]),
-                "equivalent_thickness_nm": _r(eq[s]),
-                "rate_share": _r(eq[s] / total_eq),
-                "power_density_W_cm2": None,
-                "power_tolerance_percent": _r(tol.process_percent),
-            }
+            entry = share(s, f"{s} target", cal.target_purity)
+            entry.update(power_density_W_cm2=None,
+                         power_tolerance_percent=_r(tol.process_percent))
             if calibrated:
                 entry["power_density_W_cm2"] = _r(eq[s] / rates[s] / time_s)
                 entry["rate_nm_s"] = _r(eq[s] / time_s)
@@ -218,49 +220,25 @@ def _sources(
         rate = layer.conditions["deposition_rate_nm_s"]
         time_s = film_nm / rate
         for s in ordered:
-            plan.append(
-                {
-                    "source": f"{s} crucible (thermal or e-beam)",
-                    "element": s,
-                    "purity": cal.target_purity,
-                    "atomic_percent": _r(100.0 * layer.composition[s]),
-                    "equivalent_thickness_nm": _r(eq[s]),
-                    "rate_share": _r(eq[s] / total_eq),
-                    "rate_nm_s": _r(eq[s] / time_s),
-                    "rate_tolerance_percent": _r(tol.process_percent),
-                }
-            )
+            entry = share(s, f"{s} crucible (thermal or e-beam)", cal.target_purity)
+            entry.update(rate_nm_s=_r(eq[s] / time_s),
+                         rate_tolerance_percent=_r(tol.process_percent))
+            plan.append(entry)
         notes.append(
             f"co-evaporate for {time_s:.4g} s; each source's rate is of its bulk element, on "
             "its own quartz monitor"
         )
     elif method == "cvd":
         for s in ordered:
-            plan.append(
-                {
-                    "source": "precursor "
-                    + cal.cvd_precursors.get(s, f"(the lab's precursor of {s})"),
-                    "element": s,
-                    "atomic_percent": _r(100.0 * layer.composition[s]),
-                    "equivalent_thickness_nm": _r(eq[s]),
-                    "rate_share": _r(eq[s] / total_eq),
-                }
-            )
+            precursor = cal.cvd_precursors.get(s, f"(the lab's precursor of {s})")
+            plan.append(share(s, f"precursor {precursor}"))
         notes.append(
             "set the precursor flows from the lab's calibration to reach the atomic "
             "percentages above"
         )
     else:  # plating
         for s in ordered:
-            plan.append(
-                {
-                    "source": f"{s} ions in the aqueous bath",
-                    "element": s,
-                    "atomic_percent": _r(100.0 * layer.composition[s]),
-                    "equivalent_thickness_nm": _r(eq[s]),
-                    "rate_share": _r(eq[s] / total_eq),
-                }
-            )
+            plan.append(share(s, f"{s} ions in the aqueous bath"))
         notes.append(
             "bath composition from the lab's co-deposition calibration for the atomic "
             "percentages above"
