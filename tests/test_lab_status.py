@@ -109,10 +109,15 @@ def test_file_exchange_lab_status(tmp_path: Path) -> None:
     run = st["running"][0]
     assert run["cycles_done"] == 6 and run["metrics_so_far"] == ev.fetch(a).metrics
     assert run["goes_stale_utc"] > run["last_news_utc"]
+    # Every cell is named by the checked id its ticket printed; a rebuild is a new cell.
+    cells = [run["cell_id"]] + [w["cell_id"] for w in st["waiting"]] + [st["lost"][0]["cell_id"]]
+    assert all(c.startswith("C-") for c in cells) and len(set(cells)) == 4
+    assert run["cell_id"] in json.dumps(lab_.ticket("c.trial-0001"))
     assert [w["trial_id"] for w in st["waiting"]] == ["c.trial-0002", "c.trial-0003-r1"]
     assert st["files_waiting"] == ["c.trial-0002__B.bdf.csv"]
     assert st["quarantined"]["count"] == 1  # junk.txt
-    assert st["lost"] == [{"trial_id": "c.trial-0003", "reason": "lab reported lost: leaked"}]
+    assert st["lost"] == [{"trial_id": "c.trial-0003", "cell_id": st["lost"][0]["cell_id"],
+                           "reason": "lab reported lost: leaked"}]
     assert st["rebuilt"] == [{"trial_id": "c.trial-0003-r1", "replaces": "c.trial-0003",
                               "reason": "lab reported lost: leaked", "attempt": 2}]
     assert st["channel_use"] == {"tickets_out": 3, "free": 1, "utilisation": 0.75}

@@ -414,21 +414,23 @@ def _print_lab(st: dict[str, Any]) -> None:
         for r in running:
             m = r.get("metrics_so_far") or {}
             rows.append([
-                jobs.get(r["job_id"], "-"), r["trial_id"], r.get("channel", "-"),
+                jobs.get(r["job_id"], "-"), r["trial_id"], r.get("cell_id") or "-",
+                r.get("channel", "-"),
                 f"{r.get('cycles_done') or 0}/{r['planned_cycles']}",
                 ", ".join(f"{k} {fmt(v, 3)}" for k, v in sorted(m.items())
                           if k in ("cycle_life", "capacity_retention",
                                    "areal_capacity_mAh_cm2")) or "-",
                 r.get("goes_stale_utc", r.get("goes_stale", "-")),
             ])
-        click.echo(table(["trial", "cell", "channel", "cycles", "metrics so far",
+        click.echo(table(["trial", "ticket", "cell id", "channel", "cycles", "metrics so far",
                           "goes stale"], rows))
     waiting = lab.get("waiting", [])
     if waiting:
         click.echo(f"\nwaiting cells ({len(waiting)}):")
         for w in waiting:
             what = w.get("message") or f"ticket out; goes stale {w.get('goes_stale_utc')}"
-            click.echo(f"  {w['trial_id']}: {what}")
+            cell = f" (cell {w['cell_id']})" if w.get("cell_id") else ""
+            click.echo(f"  {w['trial_id']}{cell}: {what}")
     if "files_waiting" in lab:
         q = lab["quarantined"]
         click.echo(

@@ -415,6 +415,7 @@ class FileExchangeEvaluator:
                 entry: dict[str, Any] = {
                     "job_id": job_id,
                     "trial_id": record.trial_id,
+                    "cell_id": record.lab_cell_id,
                     "cycles_done": record.cycles_done,
                     "planned_cycles": self.options.protocol.cycles_for(record.fidelity),
                     "last_news_utc": utc(record.last_news_at),
@@ -426,7 +427,7 @@ class FileExchangeEvaluator:
                 else:
                     waiting.append(entry)
             elif record.state is JobState.LOST:
-                lost.append({"trial_id": record.trial_id,
+                lost.append({"trial_id": record.trial_id, "cell_id": record.lab_cell_id,
                              "reason": result.reason if result is not None else record.message})
             elif record.state is JobState.FAILED and result is not None and (
                 (result.reason or "").startswith("lab reported")
