@@ -18,12 +18,14 @@ CellSimulator`:
    to side reactions and with lost active material is the same before and after (the particle
    concentrations are rescaled by the second-order defect of the product of fraction and
    concentration).
-4. ``settle_cycles`` cycles are simulated from the extrapolated state; the last one's drift is
-   the drift at the new point. The difference between the drift used and the drift found,
-   times ``delta / 2``, estimates the jump's local error (Euler against trapezoid). It is
-   measured on the states (weighted RMS, relative to each state's size) and on the capacity
-   (relative to cycle 1's). Under ``tolerance`` the jump is accepted and ``delta`` grows;
-   over, it is rejected and retried smaller (step-size control of an ODE solver).
+4. ``settle_cycles`` cycles are simulated from the extrapolated state; the mean drift of the
+   last ``drift_window`` of them is the drift at the new point (a one-cycle drift is a noisy
+   sample: stress-driven loss of active material comes in bursts). The difference between
+   the drift used and the drift found, times ``delta / 2``, estimates the jump's local
+   error (Euler against trapezoid). It is measured on the states (weighted RMS, relative to
+   each state's size) and on the capacity (relative to cycle 1's). Under ``tolerance`` the
+   jump is accepted and ``delta`` grows; over, it is rejected and retried smaller (step-size
+   control of an ODE solver).
 5. A jump never takes more than ``approach`` of the cycles predicted to remain before the
    end-of-life crossing, so the step shrinks near it; within ``min_jump`` cycles the cycles
    are simulated one by one, so the crossing itself is always a simulated cycle. A settle
@@ -71,7 +73,12 @@ class ExtrapolationSettings:
     """Fewer cycles than this are simulated, not skipped."""
     settle_cycles: int = 2
     """Cycles simulated at the start and after each jump; the drift is measured on the last
-    one (the first after a jump lets the fast states settle)."""
+    ``drift_window`` of them (the first after a jump lets the fast states settle)."""
+    drift_window: int = 1
+    """Cycle-to-cycle differences averaged into the drift (at most ``settle_cycles - 1``).
+    Stress-driven loss of active material comes in bursts from cycle to cycle, so a one-cycle
+    drift is a noisy, mostly low sample of the mean; the evaluator averages over 4
+    (``PybammOptions.extrapolation_drift_window``)."""
     approach: float = 0.5
     """A jump takes at most this fraction of the cycles predicted to remain before end of life."""
     first_jump: int = 4
@@ -319,8 +326,9 @@ def run_extrapolated(
         run.notes.append("lithium totals not found in the model: jumps not corrected")
     template = sol
     y_cur = _end_state(sol)
-    drift = y_cur - _end_state_of_cycle(cycles[-2])
-    dq = caps[-1] - caps[-2]
+    m = _window(s, len(cycles))
+    drift = (y_cur - _end_state_of_cycle(cycles[-1 - m])) / m
+    dq = (caps[-1] - caps[-1 - m]) / m
     y_ref = np.abs(np.asarray(_end_state_of_cycle(cycles[0]), dtype=float))
     groups = _variable_groups(model, n_rhs)
     # The state guard watches the slow states: the particle concentrations are fast (their
@@ -330,7 +338,8 @@ def run_extrapolated(
         slow[max(sl.start, 0) : min(sl.stop, n_rhs)] = False
     inventory = _Inventory(lithium, template)
     li_total = inventory.total(_end_state_of_cycle(cycles[0]))
-    dli = inventory.particles(y_cur) - inventory.particles(_end_state_of_cycle(cycles[-2]))
+    y_back = _end_state_of_cycle(cycles[-1 - m])
+    dli = (inventory.particles(y_cur) - inventory.particles(y_back)) / m
     n = n0
     delta = s.first_jump
     cycle_time = _duration(cycles[-1])
@@ -358,10 +367,11 @@ def run_extrapolated(
                 return run
             keep(n + 1, cycles_d, caps_d)
             y_new = _end_state(sol_d)
-            y_old = _end_state_of_cycle(cycles_d[-2]) if k >= 2 else y_cur
-            drift = y_new - y_old
-            dli = inventory.particles(y_new) - inventory.particles(y_old)
-            dq = caps_d[-1] - (caps_d[-2] if k >= 2 else q_last)
+            m = _window(s, k)
+            y_old = _end_state_of_cycle(cycles_d[-1 - m]) if k >= 2 else y_cur
+            drift = (y_new - y_old) / m
+            dli = (inventory.particles(y_new) - inventory.particles(y_old)) / m
+            dq = (caps_d[-1] - (caps_d[-1 - m] if k >= 2 else q_last)) / m
             y_cur, template, n = y_new, sol_d, n + k
             cycle_time = _duration(cycles_d[-1])
             if crossed(caps_d):
@@ -385,10 +395,11 @@ def run_extrapolated(
             delta = delta // 2
             continue
         y_end = _end_state(sol_j)
-        y_before = _end_state_of_cycle(cycles_j[-2]) if len(cycles_j) >= 2 else y_jump
-        drift_new = y_end - y_before
-        dq_new = caps_j[-1] - (caps_j[-2] if len(caps_j) >= 2 else q_last + delta * dq)
-        dli_new = inventory.particles(y_end) - inventory.particles(y_before)
+        m = _window(s, len(cycles_j))
+        y_before = _end_state_of_cycle(cycles_j[-1 - m]) if len(cycles_j) >= 2 else y_jump
+        drift_new = (y_end - y_before) / m
+        dq_new = (caps_j[-1] - (caps_j[-1 - m] if len(caps_j) >= 2 else q_last + delta * dq)) / m
+        dli_new = (inventory.particles(y_end) - inventory.particles(y_before)) / m
         # Local error of the Euler jump, ~ delta/2 x the change of the drift, on: the
         # capacity (to cycle 1's), the lithium inventory (to the cell's lithium) and, as a
         # looser guard, every differential state (to its variable's size).
@@ -421,6 +432,11 @@ def run_extrapolated(
         growth = 2.0 if err < 1e-6 else min(2.0, 0.9 / math.sqrt(err))
         delta = max(s.min_jump, int(delta * growth))
     return run
+
+
+def _window(s: ExtrapolationSettings, n_cycles: int) -> int:
+    """Return how many cycle differences of ``n_cycles`` simulated cycles the drift averages."""
+    return max(1, min(s.drift_window, n_cycles - 1))
 
 
 def _end_state_of_cycle(cycle: Any) -> np.ndarray:

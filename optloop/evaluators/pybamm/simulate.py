@@ -204,7 +204,10 @@ class CellSimulator:
         """Cycle with adaptive inter-cycle extrapolation; raise before the end of life."""
         o = self.options
         settings = ExtrapolationSettings(
-            tolerance=o.extrapolation_tolerance, max_jump=o.extrapolation_max_jump
+            tolerance=o.extrapolation_tolerance,
+            max_jump=o.extrapolation_max_jump,
+            settle_cycles=max(2, o.extrapolation_drift_window + 1),
+            drift_window=o.extrapolation_drift_window,
         )
 
         def check_time(n: int) -> None:
