@@ -5,7 +5,9 @@ The two-task model's own tests are in ``tests/test_prior_model.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ from optloop.store import CampaignStore, StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = "optloop.evaluators.simulated_cycler.profile:synthetic_profile"
+#: The loop's small settings with one kernel and short fits: this tests the loop, not the model.
+LOOP = dataclasses.replace(FAST, kernel="rbf", fit_maxiter_small=30, mc_samples=16)
 #: Simulation seconds each toy simulation reports (``worker_s``).
 SIM_SECONDS = 2.5
 
@@ -224,7 +228,7 @@ def rehearsal(tmp_path: Path, sim: ToySimulator) -> Campaign:
     cfg = config_from_dict(rehearsal_data(tmp_path))
     opt = Optimiser(
         DesignSpace.from_campaign(cfg), list(cfg.objectives), list(cfg.outcome_constraints),
-        initial_designs=cfg.optimiser.initial_designs, seed=cfg.seed, settings=FAST,
+        initial_designs=cfg.optimiser.initial_designs, seed=cfg.seed, settings=LOOP,
     )
     cycler = SimulatedCycler(cfg.evaluator.options, context=EvaluatorContext(seed=3))
     return Campaign(cfg, optimiser=opt, evaluator=cycler, prior_simulator=sim)
@@ -240,9 +244,8 @@ def test_mode_c_rehearsal_records_simulations_apart_counts_their_cost_and_resume
         sims = camp.store.simulations()
         status = camp.status()
         costs = camp.costs()
-        proposed_with_prior = [
-            it for it in camp.store.iterations() if it.get("prior", {}).get("models")
-        ]
+        iterations = camp.store.iterations()
+        proposed_with_prior = [it for it in iterations if it.get("prior", {}).get("models")]
     # The cells: exactly the budget, none of them a simulation.
     assert final.counts["completed"] + final.counts["failed"] == 6 == len(trials)
     # The simulations: the initial ones, one twin per cell proposed, explore ones per BO batch.
@@ -250,7 +253,9 @@ def test_mode_c_rehearsal_records_simulations_apart_counts_their_cost_and_resume
     assert len(by["initial"]) == 6
     assert sorted(s["metadata"]["trial"] for s in by["twin"]) == sorted(t.id for t in trials)
     assert {s["design_key"] for s in by["twin"]} == {t.design.key() for t in trials}
-    assert 1 <= len(by["explore"]) <= 2 * 2
+    asks = len(camp_iterations := [it for it in iterations if "n_proposed" in it])
+    assert asks == len(camp_iterations) >= 2
+    assert 1 <= len(by["explore"]) <= 2 * asks  # simulations_per_batch per proposed batch
     assert len({s["design_key"] for s in sims}) == len(sims)  # no design simulated twice
     done = [s for s in sims if s["status"] == "completed"]
     assert len(done) >= len(by["initial"])
@@ -299,3 +304,41 @@ def test_a_failed_simulation_is_stored_as_data_and_not_rerun(tmp_path: Path) -> 
     assert all(s["attempts"] == 1 for s in failed)
     assert all(o.failed for o in observations)
     assert JobState.FAILED.value in failed[0]["reason"]
+
+
+@pytest.mark.slow  # PyBaMM simulations: minutes on a shared 2-core machine
+def test_mode_c_with_pybamm_as_the_prior_simulator(tmp_path: Path) -> None:
+    data = rehearsal_data(tmp_path)
+    data["optimiser"].update(budget=2, initial_designs=2, batch_size=2)
+    data["executor"] = {"kind": "local", "workers": 1}
+    data["prior"] = {
+        "simulator": "pybamm",
+        "options": {"cycle_cap": 60, "screen_cycles": 10, "output_dir": str(tmp_path / "sims")},
+        "initial_simulations": 2,
+        "simulations_per_batch": 0,
+    }
+    cfg = config_from_dict(data)
+    cycler = SimulatedCycler(cfg.evaluator.options, context=EvaluatorContext(seed=3))
+    with Campaign(cfg, evaluator=cycler) as camp:
+        camp.run(poll_interval_s=0.0)
+        prior = camp.prior
+        assert prior is not None
+        for _ in range(3000):  # the simulations outlive the two cells: wait for them
+            prior.pump()
+            if not camp.store.simulations(["pending", "running"]):
+                break
+            time.sleep(0.2)
+        sims = camp.store.simulations()
+        costs = camp.costs()
+    assert len(sims) == 4  # two initial designs and the two cells' twins
+    done = [s for s in sims if s["status"] == "completed"]
+    assert done, [s["reason"] for s in sims]
+    for s in done:
+        assert s["outcomes"]["cycle_life"] > 0 and s["metadata"]["worker_s"] > 0
+        assert s["bdf_path"]
+    assert costs.usage.simulation_seconds == pytest.approx(
+        sum(s["metadata"]["worker_s"] for s in sims if "worker_s" in s["metadata"])
+    )
+    examples = prior_examples(sims)
+    assert len(examples) == len(done)
+    assert all(len(e.capacity_Ah) >= 10 for e in examples)

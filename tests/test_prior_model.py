@@ -18,12 +18,12 @@ from optloop.optimiser.multitask import (
 )
 from optloop.optimiser.surrogate import MetricData, fit_metric_model
 
-D = 3
+D = 4
 
 
 def f(X: np.ndarray) -> np.ndarray:
     """The cells' truth (warped units)."""
-    return np.sin(3 * X[:, 0]) + 0.8 * np.cos(2.5 * X[:, 1]) + 0.5 * X[:, 2] ** 2
+    return np.sin(3 * X[:, 0]) + 0.8 * np.cos(2.5 * X[:, 1]) + 0.5 * X[:, 2] ** 2 - 0.3 * X[:, 3]
 
 
 def problem(
@@ -63,9 +63,10 @@ def test_a_correlated_prior_ranks_held_out_designs_better_than_the_cells_alone()
     model, y, n_fit = fit_multitask_metric_model(cell, sim, seed=0)
     rho_alone, rmse_alone = scores(mean(alone, Xt), yt)
     rho_prior, rmse_prior = scores(mean(model, Xt), yt)
-    # Measured: 0.91 -> 0.98 and 0.26 -> 0.13 (seed 0); required: +0.03 and -25 %.
-    assert rho_prior >= rho_alone + 0.03, (rho_alone, rho_prior)
-    assert rmse_prior <= 0.75 * rmse_alone, (rmse_alone, rmse_prior)
+    # Measured (seed 0): rank correlation 0.84 -> 0.98, RMSE 0.35 -> 0.12 (seeds 1, 2:
+    # 0.68 -> 0.98, 0.77 -> 0.99); required: +0.05 and at most 60 % of the RMSE.
+    assert rho_prior >= rho_alone + 0.05, (rho_alone, rho_prior)
+    assert rmse_prior <= 0.6 * rmse_alone, (rmse_alone, rmse_prior)
     assert task_correlation(model) > 0.7
     assert n_fit == 32 and np.allclose(y, cell.y)  # nothing censored: the cells' own values
     chosen, _, _, info = fit_with_prior(cell, sim, (alone, cell.y, 8), seed=0)
@@ -76,11 +77,12 @@ def test_an_anti_correlated_prior_is_down_weighted_and_does_no_harm() -> None:
     cell, sim, Xt, yt = problem(0, "anti")
     alone, _, _ = fit_metric_model(cell, kernel="rbf", cat_dims=[], max_fit_points=300, seed=0)
     chosen, _, _, info = fit_with_prior(cell, sim, (alone, cell.y, 8), seed=0)
-    # The learned correlation is low (BoTorch keeps it >= 0; measured 0.08-0.24 over 4 seeds).
+    # The learned correlation is low (BoTorch keeps it >= 0; measured 0.11-0.15, seeds 0-2).
     assert 0.0 <= float(info["task_correlation"]) < 0.5
     rho_alone, rmse_alone = scores(mean(alone, Xt), yt)
     rho, rmse = scores(mean(chosen, Xt), yt)
-    # No worse than the cells alone, within 15 % of the RMSE and 0.05 of the rank correlation.
+    # No worse than the cells alone, within 15 % of the RMSE and 0.05 of the rank correlation
+    # (measured, seed 0: RMSE 0.35 -> 0.37, rank correlation 0.84 -> 0.84).
     assert rmse <= 1.15 * rmse_alone, (rmse_alone, rmse)
     assert rho >= rho_alone - 0.05, (rho_alone, rho)
 

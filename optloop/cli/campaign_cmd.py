@@ -16,6 +16,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from optloop.campaign import Campaign, Progress, Told, default_store_url
+from optloop.campaign.prior import check_prior_config
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
@@ -111,6 +112,7 @@ def _refused_leaves_nothing(cfg: CampaignConfig) -> Iterator[None]:
     :class:`OptloopError` before recording any trial; an existing store is never touched.
     """
     check_evaluator_config(cfg)
+    check_prior_config(cfg)
     created = _files_a_new_store_creates(cfg)
     try:
         yield

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from optloop.campaign.prior import check_prior_config
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
@@ -34,11 +35,13 @@ def validate(config: Path) -> None:
     """Check a campaign config; print a short summary or every problem found.
 
     The evaluator is checked too: its plugin must load and its options must fit the
-    plugin's options model (the plugin's module is imported; no evaluator is built).
+    plugin's options model (the plugin's module is imported; no evaluator is built); so is
+    the prior's simulator (``prior.simulator``, ``prior.options``) when one is set.
     """
     cfg, sp = _load(config)
     try:
         options = check_evaluator_config(cfg)
+        check_prior_config(cfg)
     except ConfigError as exc:
         raise ConfigError(exc.messages, source=str(config)) from None
     set_options = options.model_dump(mode="json", exclude_defaults=True)
