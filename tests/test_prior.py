@@ -342,3 +342,18 @@ def test_mode_c_with_pybamm_as_the_prior_simulator(tmp_path: Path) -> None:
     examples = prior_examples(sims)
     assert len(examples) == len(done)
     assert all(len(e.capacity_Ah) >= 10 for e in examples)
+
+
+def test_status_prints_the_simulation_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from optloop.cli.campaign_cmd import _print_prior
+
+    counts = {"pending": 1, "running": 2, "completed": 10, "failed": 1, "initial": 6,
+              "twin": 6, "explore": 2, "total": 14}
+    _print_prior({"prior": {"simulator": "pybamm", "counts": counts,
+                            "simulation_seconds": 123.4, "failures": []}})
+    _print_prior({"prior": None})  # no prior: nothing printed
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        "prior simulations (pybamm): 14 (completed 10, failed 1, running 2, pending 1; "
+        "initial 6, twins 6, explore 2), 123.4 simulation s; not counted as trials"
+    ]
