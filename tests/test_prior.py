@@ -263,6 +263,13 @@ def test_mode_c_rehearsal_records_simulations_apart_counts_their_cost_and_resume
     assert proposed_with_prior
     for info in proposed_with_prior[-1]["prior"]["models"].values():
         assert info["n_sim"] >= 3 and 0.0 <= info["task_correlation"] <= 1.0
+    # A BO batch's expected cost includes its simulations: its cells' twins + 2 explore ones.
+    bo = [it for it in iterations if "expected_cost" in it]
+    assert bo and all(
+        it["expected_simulation_cost"]
+        == pytest.approx((it["n_proposed"] + 2) * SIM_SECONDS * 0.1)
+        for it in bo
+    )
     # Status shows them; costs include their simulation seconds and nothing else of them.
     assert status["prior"]["counts"]["total"] == len(sims)
     assert status["prior"]["simulation_seconds"] == pytest.approx(SIM_SECONDS * len(done))

@@ -8,6 +8,7 @@ store says it was.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -342,6 +343,15 @@ class Campaign:
         cells = self._builds_cells()
         logs = [p.acquisition_value for p in proposals]
         self.last_gain = gain_per_cost(logs, all_trials, c.costs, cells=cells)
+        sim_cost = 0.0
+        if prior is not None and self.last_gain is not None:
+            # The batch also buys simulations: its cells' twins and the explore designs.
+            sim_cost = prior.batch_cost(len(trials))
+            g = self.last_gain
+            cost = g.expected_cost + sim_cost
+            self.last_gain = dataclasses.replace(
+                g, expected_cost=cost, gain_per_cost=g.expected_gain / cost
+            )
         record: dict[str, Any] = {
             "n_proposed": len(trials),
             "origin": proposals[0].origin if proposals else None,
@@ -355,6 +365,7 @@ class Campaign:
         if gain is not None:
             record["expected_gain"] = gain
         if prior is not None:
+            record["expected_simulation_cost"] = sim_cost
             record["prior"] = {
                 "simulations": prior.counts(),
                 "models": dict(getattr(self.optimiser, "last_prior", {})),

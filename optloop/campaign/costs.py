@@ -25,7 +25,9 @@ is recorded.
 The stop rule compares a batch's expected hypervolume gain (the sum of ``exp`` of its
 proposals' log-acquisition values, qLogNEHVI's log expected hypervolume improvement of each
 design given the earlier ones of its batch) with its expected cost (the mean cost of the
-finished trials that recorded a cost, or ``trial_cost_estimate`` before any did).
+finished trials that recorded a cost, or ``trial_cost_estimate`` before any did); with a
+prior, the campaign adds the batch's simulations (its twins and explore designs at the mean
+simulation seconds so far, :meth:`optloop.campaign.prior.PriorSimulations.batch_cost`).
 """
 
 from __future__ import annotations

@@ -242,6 +242,23 @@ class PriorSimulations:
         """Return the simulation seconds used so far."""
         return simulation_usage(self.all())
 
+    def batch_cost(self, n_cells: int) -> float:
+        """Return the expected cost of the simulations a batch of ``n_cells`` cells adds.
+
+        Its twins and ``simulations_per_batch`` explore designs, each at the mean simulation
+        seconds of the finished simulations that recorded some, times
+        ``costs.simulation_second`` (0 before any did).
+        """
+        seconds = [
+            float(v)
+            for s in self.store.simulations(["completed", "failed"])
+            if isinstance(v := s["metadata"].get("worker_s"), int | float) and v > 0
+        ]
+        if not seconds:
+            return 0.0
+        n = n_cells + self.config.prior.simulations_per_batch
+        return n * sum(seconds) / len(seconds) * self.config.costs.simulation_second
+
     def status(self) -> dict[str, Any]:
         """Return what ``optloop status`` shows: simulator, counts, simulation seconds."""
         return {
