@@ -27,11 +27,31 @@ task's and the acquisition optimises the cells.
   both tasks, the hyperparameters refitted on the imputed values.
 
 **Guard.** The two-task GP shares one kernel over the design features between the tasks, so
-a prior with a different landscape can still mislead it through the lengthscales (measured
-on a synthetic problem with a pure-noise "simulator": the learned correlation stayed at
-0.7-0.9 and the cells' held-out rank correlation fell from 0.86 to 0.26). So each fit is
-checked on the cells' own data (:func:`fit_with_prior`): the two-task GP is used only when its
-leave-one-out predictive density of the (uncensored) cell values beats the single-task GP's.
+a prior with a different landscape can still mislead it through the lengthscales. So each fit
+is checked on the cells' own data (:func:`fit_with_prior`): the two-task GP is used only when
+its leave-one-out predictive density of the (uncensored) cell values beats the single-task
+GP's.
+
+**Measured** (a synthetic 4-D problem, 8 noisy cells, 24 simulations, 200 held-out designs,
+4 seeds; held-out rank correlation / RMSE of the cells' posterior mean):
+
+============================  ===========  ===========  ===========  ===========
+prior                         cells alone  two-task     guarded      discrepancy
+============================  ===========  ===========  ===========  ===========
+correlated (2 f + 3 + error)  0.88 / 0.29  0.98 / 0.14  0.98 / 0.14  0.98 / 0.12
+anti-correlated (-f)          0.88 / 0.29  0.88 / 0.30  0.86 / 0.31  1.00 / 0.06
+pure noise                    0.88 / 0.29  0.15 / 0.62  0.88 / 0.29  0.73 / 0.45
+============================  ===========  ===========  ===========  ===========
+
+Learned task correlations: 0.89-0.99 (correlated), 0.08-0.24 (anti-correlated) and, for
+noise, 0.68-0.93: the correlation alone does not expose a useless prior, the guard does.
+"Discrepancy" is a GP on the simulations, a linear map of it fitted to the cells and a GP
+on the cells' residuals: as good with a correlated prior and better with an anti-correlated
+one (its linear map turns the sign round, which the ICM's non-negative correlation cannot),
+worse than the cells alone with a noise prior; it is not implemented as a model here (it
+needs a composite posterior for the acquisition). Fits with more than ``small_fit`` points
+(cells and simulations) get ``fit_maxiter`` (50) iterations: on the anti-correlated problem
+that gave RMSE 0.43 against 0.37 with 200 (seed 0).
 
 The kernel over the design features is BoTorch's default (ARD RBF with a dimension-scaled
 lengthscale prior) whatever ``settings.kernel`` says; ``max_fit_points`` is not applied.
