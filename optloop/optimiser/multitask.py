@@ -32,7 +32,7 @@ is checked on the cells' own data (:func:`fit_with_prior`): the two-task GP is u
 its leave-one-out predictive density of the (uncensored) cell values beats the single-task
 GP's.
 
-**Measured** (a synthetic 4-D problem, 8 noisy cells, 24 simulations, 200 held-out designs,
+**Measured** (a synthetic 4-D problem, 8 noisy cells, 32 simulations, 200 held-out designs,
 4 seeds; held-out rank correlation / RMSE of the cells' posterior mean):
 
 ============================  ===========  ===========  ===========  ===========
@@ -44,7 +44,7 @@ pure noise                    0.88 / 0.29  0.15 / 0.62  0.88 / 0.29  0.73 / 0.45
 ============================  ===========  ===========  ===========  ===========
 
 Learned task correlations: 0.89-0.99 (correlated), 0.08-0.24 (anti-correlated) and, for
-noise, 0.68-0.93: the correlation alone does not expose a useless prior, the guard does.
+noise, 0.74-0.93: the correlation alone does not expose a useless prior, the guard does.
 "Discrepancy" is a GP on the simulations, a linear map of it fitted to the cells and a GP
 on the cells' residuals: as good with a correlated prior and better with an anti-correlated
 one (its linear map turns the sign round, which the ICM's non-negative correlation cannot),
