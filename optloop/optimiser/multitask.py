@@ -51,7 +51,7 @@ one (its linear map turns the sign round, which the ICM's non-negative correlati
 worse than the cells alone with a noise prior; it is not implemented as a model here (it
 needs a composite posterior for the acquisition). Fits with more than ``small_fit`` points
 (cells and simulations) get ``fit_maxiter`` (50) iterations: on the anti-correlated problem
-that gave RMSE 0.43 against 0.37 with 200 (seed 0).
+that gave RMSE 0.43 against 0.37 with 200 (``tests/test_prior_model.py``, seed 0).
 
 The kernel over the design features is BoTorch's default (ARD RBF with a dimension-scaled
 lengthscale prior) whatever ``settings.kernel`` says; ``max_fit_points`` is not applied.
