@@ -49,9 +49,10 @@ noise, 0.74-0.93: the correlation alone does not expose a useless prior, the gua
 on the cells' residuals: as good with a correlated prior and better with an anti-correlated
 one (its linear map turns the sign round, which the ICM's non-negative correlation cannot),
 worse than the cells alone with a noise prior; it is not implemented as a model here (it
-needs a composite posterior for the acquisition). Fits with more than ``small_fit`` points
-(cells and simulations) get ``fit_maxiter`` (50) iterations: on the anti-correlated problem
-that gave RMSE 0.43 against 0.37 with 200 (``tests/test_prior_model.py``, seed 0).
+needs a composite posterior for the acquisition). The optimiser gives a two-task fit the
+L-BFGS-B iterations of a fit on its cells alone (``fit_maxiter_small``, 200, up to ``small_fit``
+cells), however many simulations join: with 50 the anti-correlated problem of
+``tests/test_prior_model.py`` gave RMSE 0.43 against 0.37 with 200 (seed 0).
 
 The kernel over the design features is BoTorch's default (ARD RBF with a dimension-scaled
 lengthscale prior) whatever ``settings.kernel`` says; ``max_fit_points`` is not applied.
