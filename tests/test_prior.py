@@ -364,3 +364,27 @@ def test_status_prints_the_simulation_count(capsys: pytest.CaptureFixture[str]) 
         "prior simulations (pybamm): 14 (completed 10, failed 1, running 2, pending 1; "
         "initial 6, twins 6, explore 2), 123.4 simulation s; not counted as trials"
     ]
+
+
+def test_validate_checks_and_shows_the_prior(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from optloop.cli import cli
+
+    data = base_data(tmp_path)
+    data["prior"] = {"simulator": "pybamm", "options": {"cycle_cap": 300}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    ok = CliRunner().invoke(cli, ["validate", str(path)])
+    assert ok.exit_code == 0, ok.output
+    assert (
+        "prior simulator pybamm, options valid (cycle_cap=300); 16 initial simulations, 4 more "
+        "per batch besides each cell's twin" in ok.output
+    )
+    data["prior"]["options"] = {"cycle_cap": 0}
+    path.write_text(yaml.safe_dump(data))
+    bad = CliRunner().invoke(cli, ["validate", str(path)])
+    assert bad.exit_code != 0
+    assert "prior.options.cycle_cap: Input should be greater than or equal to 1 (got 0)" in (
+        bad.output
+    )
