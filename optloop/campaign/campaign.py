@@ -8,6 +8,7 @@ store says it was.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -33,6 +34,7 @@ from optloop.campaign.costs import (
 from optloop.campaign.early_stop import EarlyStopper
 from optloop.campaign.events import CampaignCallback
 from optloop.campaign.lifecycle import LIFECYCLE, JobOutcome, outcome_of
+from optloop.campaign.prior import PriorSimulations, check_prior_config
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
 from optloop.evaluators.registry import check_evaluator_config, evaluator_for_config
@@ -167,6 +169,8 @@ class Campaign:
         callbacks: Told of the steps, finished trials and end of ``run`` and ``tick``
             (:mod:`optloop.campaign.events`); e.g. the MLflow mirror that ``optloop run``
             attaches. Empty by default: a campaign object mirrors nothing by itself.
+        prior_simulator: The simulator of ``prior`` to use instead of building the config's
+            ``prior.simulator`` (:mod:`optloop.campaign.prior`).
     """
 
     def __init__(
@@ -177,6 +181,7 @@ class Campaign:
         evaluator: Evaluator | None = None,
         optimiser: Optimiser | None = None,
         callbacks: Sequence[CampaignCallback] = (),
+        prior_simulator: Evaluator | None = None,
     ) -> None:
         self.config = config
         self.callbacks: list[CampaignCallback] = list(callbacks)
@@ -184,6 +189,8 @@ class Campaign:
         self.space = DesignSpace.from_campaign(config)
         if evaluator is None:  # an unusable evaluator is refused before any file is created
             check_evaluator_config(config)
+        if config.prior.enabled and prior_simulator is None:
+            check_prior_config(config)
         self.store = store or CampaignStore(default_store_url(config), config.name)
         self.store.init_campaign(config.model_dump(mode="json"), self._space_hash())
         self._evaluator = evaluator
@@ -199,6 +206,8 @@ class Campaign:
         self._stop: dict[str, Any] | None = None
         #: The last proposed batch's expected gain per cost (None: unknown or not yet).
         self.last_gain: GainPerCost | None = None
+        self._prior_simulator = prior_simulator
+        self._prior: PriorSimulations | None = None
 
     @classmethod
     def from_config(cls, path: str | Path, **kwargs: Any) -> Campaign:
@@ -240,6 +249,39 @@ class Campaign:
             )
         return self._optimiser
 
+    @property
+    def prior(self) -> PriorSimulations | None:
+        """Return the prior's simulations (mode (c)), or None without ``prior.simulator``."""
+        if self._prior is None and self.config.prior.enabled:
+            self._prior = PriorSimulations(
+                self.config,
+                self.store,
+                self.space,
+                simulator=self._prior_simulator,
+                settings=self.optimiser.settings,
+            )
+        return self._prior
+
+    def _prior_usage(self) -> Any:
+        """Return the prior simulations' use (simulation seconds), None without a prior."""
+        return None if self.prior is None else self.prior.usage()
+
+    def _pump_prior(self) -> None:
+        """Collect and submit prior simulations; hand new fade curves to the predictor."""
+        prior = self.prior
+        if prior is None:
+            return
+        prior.start()
+        prior.pump()
+        if not self.config.prior.pretrain_predictor:
+            return
+        # The mode-(b) reviewer learns from simulated fade curves when it can (i15-predict).
+        reviewer = getattr(self, "_reviewer", None)
+        if reviewer is not None and hasattr(reviewer, "set_prior_examples"):
+            examples = prior.new_examples()
+            if examples is not None:
+                reviewer.set_prior_examples(examples)
+
     def concurrency(self) -> int:
         """Return how many evaluations may run at once."""
         if self.config.evaluator.max_concurrency is not None:
@@ -272,8 +314,13 @@ class Campaign:
             raise OptloopError(f"ask(n): n = {n}; need n >= 1")
         iteration = self.store.next_iteration()
         pending = [t.design for t in self.store.trials(ACTIVE)]
+        prior = self.prior
         proposals, timing = self.optimiser.propose(
-            self.observations(), pending, n, iteration=iteration
+            self.observations(),
+            pending,
+            n,
+            iteration=iteration,
+            **({} if prior is None else {"prior_observations": prior.observations()}),
         )
         trials = self.store.add_trials(
             [
@@ -289,11 +336,22 @@ class Campaign:
                 for p in proposals
             ]
         )
+        if prior is not None:
+            prior.on_batch([(t.id, t.design) for t in trials], iteration)
         all_trials = self.store.trials()
         c = self.config
         cells = self._builds_cells()
         logs = [p.acquisition_value for p in proposals]
         self.last_gain = gain_per_cost(logs, all_trials, c.costs, cells=cells)
+        sim_cost = 0.0
+        if prior is not None and self.last_gain is not None:
+            # The batch also buys simulations: its cells' twins and the explore designs.
+            sim_cost = prior.batch_cost(len(trials))
+            g = self.last_gain
+            cost = g.expected_cost + sim_cost
+            self.last_gain = dataclasses.replace(
+                g, expected_cost=cost, gain_per_cost=g.expected_gain / cost
+            )
         record: dict[str, Any] = {
             "n_proposed": len(trials),
             "origin": proposals[0].origin if proposals else None,
@@ -306,8 +364,16 @@ class Campaign:
         gain = batch_gain(logs)
         if gain is not None:
             record["expected_gain"] = gain
+        if prior is not None:
+            record["expected_simulation_cost"] = sim_cost
+            record["prior"] = {
+                "simulations": prior.counts(),
+                "models": dict(getattr(self.optimiser, "last_prior", {})),
+            }
         if c.costs.any_cost or c.costs.trial_cost_estimate is not None:
-            record["cost_used"] = account(all_trials, c.costs, cells=cells).used
+            record["cost_used"] = account(
+                all_trials, c.costs, cells=cells, extra=self._prior_usage()
+            ).used
         if self.last_gain is not None:
             record["expected_cost"] = self.last_gain.expected_cost
             record["gain_per_cost"] = self.last_gain.gain_per_cost
@@ -800,6 +866,7 @@ class Campaign:
                 )
 
     def _collect(self) -> None:
+        self._pump_prior()
         for t in self.store.trials([TrialStatus.RUNNING]):
             if t.job_id is not None:
                 after = self._poll(t)
@@ -859,7 +926,12 @@ class Campaign:
 
     def costs(self) -> CostReport:
         """Return what the campaign has spent, in its cost units (see :mod:`.costs`)."""
-        return account(self.store.trials(), self.config.costs, cells=self._builds_cells())
+        return account(
+            self.store.trials(),
+            self.config.costs,
+            cells=self._builds_cells(),
+            extra=self._prior_usage(),
+        )
 
     def _finished_count(self) -> int:
         counts = self.store.counts()
@@ -1072,6 +1144,7 @@ class Campaign:
             ],
             "evaluator_notices": self._notices(),
             "costs": self._cost_view(trials),
+            "prior": None if self.prior is None else self.prior.status(),
             **self._lab_view(trials),
         }
 
@@ -1083,7 +1156,7 @@ class Campaign:
         is spent, or a gain-per-cost stop with no trial finished since).
         """
         c = self.config.costs
-        report = account(trials, c, cells=self._builds_cells())
+        report = account(trials, c, cells=self._builds_cells(), extra=self._prior_usage())
         last_gain: dict[str, Any] | None = None
         for it in reversed(self.store.iterations()):
             if "gain_per_cost" in it or "expected_gain" in it:
@@ -1199,6 +1272,8 @@ class Campaign:
         closer = getattr(self._evaluator, "close", None)
         if callable(closer):
             closer()
+        if self._prior is not None:
+            self._prior.close()
         if self._session is not None:  # a clean stop: its in-process jobs were shut down
             self.store.end_session(self._session.id)
             self._session = None

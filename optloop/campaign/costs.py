@@ -13,7 +13,10 @@ holds:
   test's start to its end, or to the stop of an early-stopped cell), else ``test_duration_h``
   / 24 (the file exchange: first to last record of the lab's data), plus what lost cells used
   (``lost_usage``, recorded when a lost cell is rebuilt).
-* **simulation seconds**: ``worker_s`` in the metadata (a PyBaMM worker's wall time).
+* **simulation seconds**: ``worker_s`` in the metadata (a PyBaMM worker's wall time), and
+  that of every simulation of a prior (``prior`` in the config; stored apart from the
+  trials, :func:`optloop.campaign.prior.simulation_usage`), passed to :func:`account` as
+  ``extra``.
 
 A proposed or running trial counts what it has used so far when its record knows it: its cell
 once submitted; its channel time once a result (partial for an early-stopped cell, or final)
@@ -22,7 +25,9 @@ is recorded.
 The stop rule compares a batch's expected hypervolume gain (the sum of ``exp`` of its
 proposals' log-acquisition values, qLogNEHVI's log expected hypervolume improvement of each
 design given the earlier ones of its batch) with its expected cost (the mean cost of the
-finished trials that recorded a cost, or ``trial_cost_estimate`` before any did).
+finished trials that recorded a cost, or ``trial_cost_estimate`` before any did); with a
+prior, the campaign adds the batch's simulations (its twins and explore designs at the mean
+simulation seconds so far, :meth:`optloop.campaign.prior.PriorSimulations.batch_cost`).
 """
 
 from __future__ import annotations
@@ -172,15 +177,19 @@ class CostReport:
         }
 
 
-def account(trials: Iterable[Trial], costs: CostsConfig, *, cells: bool) -> CostReport:
+def account(
+    trials: Iterable[Trial], costs: CostsConfig, *, cells: bool, extra: Usage | None = None
+) -> CostReport:
     """Add up what the trials used, in the campaign's cost units.
 
     Args:
         trials: The store's trials (every status: abandoned and running ones used something).
         costs: The campaign's costs.
         cells: True when the campaign's evaluator builds a cell per submission.
+        extra: Use outside the trials, added to the total (not to ``per_trial``): the
+            simulation seconds of a prior's simulations (:mod:`optloop.campaign.prior`).
     """
-    total = Usage()
+    total = Usage() if extra is None else extra
     per: dict[int, float] = {}
     for t in trials:
         u = trial_usage(t, cells=cells)

@@ -16,6 +16,7 @@ import click
 from sqlalchemy.engine import make_url
 
 from optloop.campaign import Campaign, Progress, Told, default_store_url
+from optloop.campaign.prior import check_prior_config
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
@@ -111,6 +112,7 @@ def _refused_leaves_nothing(cfg: CampaignConfig) -> Iterator[None]:
     :class:`OptloopError` before recording any trial; an existing store is never touched.
     """
     check_evaluator_config(cfg)
+    check_prior_config(cfg)
     created = _files_a_new_store_creates(cfg)
     try:
         yield
@@ -495,6 +497,21 @@ def _print_completed(st: dict[str, Any]) -> None:
     click.echo(table(["trial", "design", *names], rows))
 
 
+def _print_prior(st: dict[str, Any]) -> None:
+    """Print the prior's simulations (mode (c)): counts by state and purpose, seconds."""
+    prior = st.get("prior")
+    if not prior:
+        return
+    c = prior["counts"]
+    click.echo(
+        f"prior simulations ({prior['simulator']}): {c['total']} "
+        f"(completed {c['completed']}, failed {c['failed']}, running {c['running']}, "
+        f"pending {c['pending']}; initial {c['initial']}, twins {c['twin']}, "
+        f"explore {c['explore']}), {fmt(prior['simulation_seconds'])} simulation s; "
+        "not counted as trials"
+    )
+
+
 @click.command()
 @config_arg
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
@@ -514,6 +531,7 @@ def status(config: Path, as_json: bool) -> None:
     click.echo(f"campaign {st['campaign']!r} ({st['store']}), budget {st['budget']}")
     click.echo("trials: " + ", ".join(f"{k} {v}" for k, v in st["counts"].items()))
     click.echo(f"hypervolume: {fmt(st['hypervolume'])}")
+    _print_prior(st)
     _print_costs(st)
     _print_lab(st)
     _print_completed(st)

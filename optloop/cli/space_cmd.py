@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from optloop.campaign.prior import check_prior_config
 from optloop.cli._format import echo_json, fmt, table
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.registry import check_evaluator_config
@@ -34,11 +35,13 @@ def validate(config: Path) -> None:
     """Check a campaign config; print a short summary or every problem found.
 
     The evaluator is checked too: its plugin must load and its options must fit the
-    plugin's options model (the plugin's module is imported; no evaluator is built).
+    plugin's options model (the plugin's module is imported; no evaluator is built); so is
+    the prior's simulator (``prior.simulator``, ``prior.options``) when one is set.
     """
     cfg, sp = _load(config)
     try:
         options = check_evaluator_config(cfg)
+        prior_options = check_prior_config(cfg)
     except ConfigError as exc:
         raise ConfigError(exc.messages, source=str(config)) from None
     set_options = options.model_dump(mode="json", exclude_defaults=True)
@@ -64,6 +67,15 @@ def validate(config: Path) -> None:
     o = cfg.optimiser
     shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in set_options.items()) or "defaults"
     click.echo(f"  evaluator {cfg.evaluator.name}, options valid ({shown})")
+    if prior_options is not None:
+        p = cfg.prior
+        given = prior_options.model_dump(mode="json", exclude_defaults=True)
+        shown_p = ", ".join(f"{k}={json.dumps(v)}" for k, v in given.items()) or "defaults"
+        click.echo(
+            f"  prior simulator {p.simulator}, options valid ({shown_p}); "
+            f"{p.initial_simulations} initial simulations, {p.simulations_per_batch} more "
+            "per batch besides each cell's twin"
+        )
     click.echo(
         f"  {o.initial_designs} initial designs, batches of {o.batch_size}, budget "
         f"{o.budget}; tracking {mask_url(cfg.tracking.uri)}"

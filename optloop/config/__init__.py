@@ -16,6 +16,7 @@ from optloop.config.models import (
     Objective,
     OptimiserConfig,
     OutcomeConstraint,
+    PriorConfig,
     StoreConfig,
     TrackingConfig,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Objective",
     "OptimiserConfig",
     "OutcomeConstraint",
+    "PriorConfig",
     "StoreConfig",
     "TrackingConfig",
     "config_from_dict",

@@ -45,6 +45,7 @@ __all__ = [
     "Objective",
     "OptimiserConfig",
     "OutcomeConstraint",
+    "PriorConfig",
     "StoreConfig",
     "TrackingConfig",
     "rule_quantity_names",
@@ -685,6 +686,53 @@ class CostsConfig(_Strict):
         return self
 
 
+class PriorConfig(_Strict):
+    """A simulator as a prior for real cells (mode (c)): simulated twins of the designs.
+
+    With ``simulator`` set, the campaign also runs that evaluator (an evaluator entry-point
+    name such as ``pybamm``, with its own ``options``) on ``initial_simulations`` space-filling
+    designs at the start, on the twin of every proposed cell design and on
+    ``simulations_per_batch`` more designs per proposed batch. The simulations are stored apart
+    from the cells (never trials, never budget evaluations; their simulation seconds count in
+    the costs), and the optimiser models the measured outcomes with the simulations as a
+    second task (:mod:`optloop.optimiser.multitask`). See :mod:`optloop.campaign.prior`.
+    """
+
+    simulator: str | None = None
+    """An evaluator name (built-in, entry point or ``module:Class``); None: no prior."""
+    options: dict[str, JsonValue] = Field(default_factory=dict)
+    """The simulator's own options (its ``options_model``), e.g. ``cycle_cap``."""
+    initial_simulations: int = Field(default=16, ge=0, le=10_000)
+    """Space-filling designs simulated before (and alongside) the first cells."""
+    simulations_per_batch: int = Field(default=4, ge=0, le=256)
+    """Extra designs simulated per proposed batch of cells, besides each cell's twin."""
+    pretrain_predictor: bool = True
+    """The early-life predictor also learns from the simulated fade curves."""
+
+    @field_validator("simulator")
+    @classmethod
+    def _simulator(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError(
+                "simulator = '' is empty; give an evaluator name (e.g. pybamm) or null"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _options_need_simulator(self) -> PriorConfig:
+        if self.simulator is None and self.options:
+            raise ValueError(
+                f"options = {dict(self.options)!r} but simulator = null: options of no "
+                "simulator; set prior.simulator or remove prior.options"
+            )
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Return True when a simulator is set (mode (c))."""
+        return self.simulator is not None
+
+
 class CampaignConfig(_Strict):
     """A whole campaign, as written in one YAML file."""
 
@@ -701,6 +749,7 @@ class CampaignConfig(_Strict):
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     executor: ExecutorConfig = ExecutorConfig()
     costs: CostsConfig = CostsConfig()
+    prior: PriorConfig = PriorConfig()
 
     @field_validator("objectives")
     @classmethod

@@ -38,7 +38,7 @@ from optloop.store.lock import CampaignLock
 from optloop.store.session import DriverSession
 from optloop.store.trial import TRANSITIONS, Trial, TrialStatus
 
-__all__ = ["CampaignStore", "StoreError"]
+__all__ = ["SIMULATION_STATES", "CampaignStore", "StoreError"]
 
 
 class StoreError(OptloopError):
@@ -121,6 +121,30 @@ _stops = Table(
     Column("reason", Text, nullable=False),
     Column("data", Text, nullable=False),
 )
+#: Simulations of a simulator used as a prior for the cells (``prior`` in the config): kept
+#: apart from the trials, so they are never cells, trials or budget evaluations.
+_simulations = Table(
+    "prior_simulations",
+    _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign", String(100), nullable=False, index=True),
+    Column("design", Text, nullable=False),
+    Column("design_key", Text, nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("job_id", String(200)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("outcomes", Text, nullable=False, default="{}"),
+    Column("censored", Text, nullable=False, default="{}"),
+    Column("reason", Text),
+    Column("bdf_path", Text),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+#: States of a prior simulation.
+SIMULATION_STATES = ("pending", "running", "completed", "failed")
 
 
 class CampaignStore:
@@ -391,6 +415,95 @@ class CampaignStore:
                 {"reason": r.reason, "at": r.at, **json.loads(r.data)}
                 for r in conn.execute(q)
             ]
+
+    # --- prior simulations ------------------------------------------------------------------
+
+    def add_simulations(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Store new prior simulations (``design``, ``purpose``, ``iteration``, ``metadata``).
+
+        They start ``pending`` (not yet submitted); returns their ids, in order.
+        """
+        now = time.time()
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            for r in rows:
+                design: Design = r["design"]
+                res = conn.execute(
+                    insert(_simulations).values(
+                        campaign=self.campaign,
+                        design=json.dumps(design.to_dict()),
+                        design_key=design.key(),
+                        purpose=str(r["purpose"]),
+                        status="pending",
+                        iteration=int(r.get("iteration", 0)),
+                        attempts=0,
+                        outcomes="{}",
+                        censored="{}",
+                        metadata=json.dumps(r.get("metadata", {})),
+                        created_at=now,
+                    )
+                )
+                key = res.inserted_primary_key
+                assert key is not None
+                ids.append(int(key[0]))
+        return ids
+
+    def update_simulation(self, sim_id: int, **values: Any) -> None:
+        """Change a prior simulation's fields (``status``, ``job_id``, ``outcomes``, ...).
+
+        Raises:
+            StoreError: for an unknown simulation or status.
+        """
+        if "status" in values and values["status"] not in SIMULATION_STATES:
+            raise StoreError(
+                f"simulation {sim_id}: status {values['status']!r}; allowed: "
+                f"{list(SIMULATION_STATES)}"
+            )
+        for k in ("outcomes", "censored", "metadata"):
+            if k in values:
+                values[k] = json.dumps(values[k])
+        if values.get("status") in ("completed", "failed"):
+            values.setdefault("finished_at", time.time())
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                update(_simulations)
+                .where((_simulations.c.id == sim_id) & (_simulations.c.campaign == self.campaign))
+                .values(**values)
+            )
+            if res.rowcount == 0:
+                raise StoreError(f"simulation {sim_id} not found in campaign {self.campaign!r}")
+
+    def simulations(self, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Return the prior simulations (oldest first), designs decoded, JSON fields parsed."""
+        q = (
+            select(_simulations)
+            .where(_simulations.c.campaign == self.campaign)
+            .order_by(_simulations.c.id)
+        )
+        if statuses is not None:
+            q = q.where(_simulations.c.status.in_(list(statuses)))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(q))
+        return [
+            {
+                "id": int(r.id),
+                "design": Design.from_dict(json.loads(r.design)),
+                "design_key": r.design_key,
+                "purpose": r.purpose,
+                "status": r.status,
+                "iteration": int(r.iteration),
+                "job_id": r.job_id,
+                "attempts": int(r.attempts),
+                "outcomes": json.loads(r.outcomes),
+                "censored": json.loads(r.censored),
+                "reason": r.reason,
+                "bdf_path": r.bdf_path,
+                "metadata": json.loads(r.metadata),
+                "created_at": r.created_at,
+                "finished_at": r.finished_at,
+            }
+            for r in rows
+        ]
 
     def next_iteration(self) -> int:
         """Return one more than the largest iteration of any trial (0 for a new campaign)."""
