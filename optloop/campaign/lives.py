@@ -485,8 +485,7 @@ class LivesReviewer:
         k = self.horizon(observed)
         if k is None or not metrics.cycle_life_censored:
             return None
-        every = self.config.review_every_cycles
-        nxt = k + every
+        nxt = k + self.config.review_every_cycles
 
         def done(decision: LivesDecision, pred: CalibratedPrediction | None = None) -> LivesReview:
             return LivesReview(decision, pred, metrics, k, nxt)
@@ -496,53 +495,88 @@ class LivesReviewer:
             return done(LivesDecision(False, f"predictor not ready at {k} cycles: continue"))
         mu, sd = predictor.log_predictive(metrics)
         pred = self.calibrate(predictor, mu, sd, observed, k)
-        text = (
-            f"predicted {pred.median_cycles:.0f} [{pred.lower_cycles:.0f}, "
-            f"{pred.upper_cycles:.0f}] cycles at {k}"
-        )
-        missing = [o.name for o in self.objectives if o.name != _CYCLE_LIFE
-                   and o.name not in outcomes]
-        if missing:
-            return done(LivesDecision(False, f"{text}; partial data lack {missing}: continue"),
-                        pred)
-        if _CYCLE_LIFE not in [o.name for o in self.objectives]:
-            return done(LivesDecision(False, f"{text}; cycle_life is no objective: continue"),
-                        pred)
+        every = self.config.review_every_cycles
+        delta = every if max_cycles is None else min(every, max_cycles - observed)
+        spent = channel_days if channel_days is not None and channel_days > 0 else days
         rows = [t.outcomes for t in feasible_completed(completed, self.objectives,
                                                        self.constraints)]
-        front = _Front(rows, self.objectives, self.constraints)
-        point = dict(outcomes)
+        fraction, source = (
+            self.variance_fraction(k, delta, completed) if delta > 0 else (0.0, "test ends")
+        )
+        decision = self.decide(
+            pred,
+            outcomes,
+            rows,
+            delta_cycles=delta,
+            days_per_cycle=(spent / observed) if spent and observed > 0 else None,
+            fraction=fraction,
+            fraction_source=source,
+        )
+        return done(decision, pred)
+
+    def decide(
+        self,
+        pred: CalibratedPrediction,
+        outcomes: Mapping[str, float],
+        front_rows: Sequence[Mapping[str, float]],
+        *,
+        delta_cycles: int,
+        days_per_cycle: float | None,
+        fraction: float,
+        fraction_source: str = "given",
+    ) -> LivesDecision:
+        """Decide on a cell from its calibrated prediction (the rule of the module docstring).
+
+        Args:
+            pred: The cell's calibrated prediction.
+            outcomes: Its measured outcomes (every objective but ``cycle_life``).
+            front_rows: Outcomes of the feasible completed trials.
+            delta_cycles: Cycles until the next review (0 or less: the test ends now).
+            days_per_cycle: The cell's channel-days per cycle so far (None: unknown).
+            fraction: Fraction of the log-variance ``delta_cycles`` more would remove.
+            fraction_source: Where ``fraction`` came from (recorded).
+        """
+        text = (
+            f"predicted {pred.median_cycles:.0f} [{pred.lower_cycles:.0f}, "
+            f"{pred.upper_cycles:.0f}] cycles at {pred.horizon_cycles}"
+        )
+        names = [o.name for o in self.objectives]
+        missing = [n for n in names if n != _CYCLE_LIFE and n not in outcomes]
+        if missing:
+            return LivesDecision(False, f"{text}; partial data lack {missing}: continue")
+        if _CYCLE_LIFE not in names:
+            return LivesDecision(False, f"{text}; cycle_life is no objective: continue")
+        front = _Front(front_rows, self.objectives, self.constraints)
+        point = {k: float(v) for k, v in outcomes.items() if k != _CYCLE_LIFE}
         if front.dominated({**point, _CYCLE_LIFE: pred.upper_cycles}):
-            return done(LivesDecision(True, f"{text}: dominated even at its upper end"), pred)
+            return LivesDecision(True, f"{text}: dominated even at its upper end")
         at_lower = {**point, _CYCLE_LIFE: pred.lower_cycles}
         if len(front.y) and not front.dominated(at_lower) and (
             pred.lower_cycles >= front.max_life()
         ):
-            return done(LivesDecision(
+            return LivesDecision(
                 True,
                 f"{text}: on the front even at its lower end and outliving every front member "
                 f"({front.max_life():.0f} cycles)",
-            ), pred)
-        delta = every if max_cycles is None else min(every, max_cycles - observed)
-        if delta <= 0:
-            return done(LivesDecision(False, f"{text}; the test ends now: continue"), pred)
-        fraction, source = self.variance_fraction(k, delta, completed)
-        value, _ = value_of_continuing(front, point, mu, pred.sd, fraction)
-        spent = channel_days if channel_days is not None and channel_days > 0 else days
-        per_cycle = (spent / observed) if spent and observed > 0 else None
-        if per_cycle is None or per_cycle <= 0:
-            return done(LivesDecision(
+            )
+        if delta_cycles <= 0:
+            return LivesDecision(False, f"{text}; the test ends now: continue")
+        value, _ = value_of_continuing(front, point, pred.mu_log, pred.sd, fraction)
+        if days_per_cycle is None or days_per_cycle <= 0:
+            return LivesDecision(
                 False, f"{text}; cycle duration unknown: continue", value, None, None,
-                fraction, source, delta,
-            ), pred)
-        cost = delta * per_cycle
+                fraction, fraction_source, delta_cycles,
+            )
+        cost = delta_cycles * days_per_cycle
         vpd = value / cost
         threshold = self.config.min_value_per_channel_day
         stop = vpd < threshold
         relation = "<" if stop else ">="
         reason = (
-            f"{text}: value of {delta} more cycles {value:.3g} of the hypervolume over "
+            f"{text}: value of {delta_cycles} more cycles {value:.3g} of the hypervolume over "
             f"{cost:.3g} channel-days = {vpd:.3g} per channel-day {relation} "
             f"{threshold:g}: {'stop' if stop else 'continue'}"
         )
-        return done(LivesDecision(stop, reason, value, cost, vpd, fraction, source, delta), pred)
+        return LivesDecision(
+            stop, reason, value, cost, vpd, fraction, fraction_source, delta_cycles
+        )
