@@ -1,4 +1,4 @@
-"""Mode (b) in a campaign: a rehearsed lab stops cells with predicted lives, the budget finishes."""
+"""Mode (b) in a campaign: a rehearsed lab stops cells with predicted lives; budget finishes."""
 
 from __future__ import annotations
 

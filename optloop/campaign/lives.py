@@ -33,7 +33,9 @@ fraction of the current hypervolume, times ``f``, the fraction of the log-varian
 ``Delta`` more cycles would remove. ``f = 1 - mean(r_{k+Delta}^2) / mean(r_k^2)`` over the
 training cells with held-out residuals ``r`` at both horizons (at least 3), clipped to
 [0, 1]; otherwise the stated model ``f = Delta / (k + Delta)`` (the log-variance falling as
-one over the cycles seen). ``Delta`` is ``review_every_cycles`` (no more than the test has
+one over the cycles seen); the measured fraction is shrunk to the model's with the weight of
+5 cells, ``f = (n f_measured + 5 f_model) / (n + 5)``, as a few cells' residuals are noisy.
+``Delta`` is ``review_every_cycles`` (no more than the test has
 left); its cost is ``Delta`` times the cell's own days per cycle so far (channel-days).
 The expectation is a 24-node Gauss-Hermite quadrature. The cell stops when
 ``value / cost < min_value_per_channel_day``. Two cases stop at the first trusted review
@@ -84,6 +86,10 @@ MIN_CONFORMAL_SCORES = 5
 GAUSS_HERMITE_NODES = 24
 #: Fewest cells with held-out residuals at both horizons for the empirical variance fraction.
 _MIN_COMMON = 3
+#: Weight (in cells) of the stated model in the variance fraction: the held-out residuals of a
+#: handful of cells alone made it 0 in a rehearsal (residuals at k + Delta above those at k by
+#: chance) and every cell was stopped at its first review.
+_PSEUDO_CELLS = 5
 _SECONDS_PER_DAY = 86_400.0
 _CYCLE_LIFE = "cycle_life"
 
@@ -425,8 +431,10 @@ class LivesReviewer:
         """Return the fraction of the log-variance ``delta`` more cycles would remove.
 
         From the held-out residuals of the predictors at ``k`` and ``k + delta`` on the
-        training cells both hold out (at least 3), else ``delta / (k + delta)``.
+        training cells both hold out (at least 3), shrunk to ``delta / (k + delta)`` with the
+        weight of 5 cells; else ``delta / (k + delta)``.
         """
+        model = delta / (k + delta)
         here, ids_here = self.predictor(k, completed)
         there, ids_there = self.predictor(k + delta, completed)
         if here is not None and there is not None:
@@ -437,9 +445,15 @@ class LivesReviewer:
                 before = float(np.mean([a[c] ** 2 for c in common]))
                 after = float(np.mean([b[c] ** 2 for c in common]))
                 if before > 0:
-                    f = min(1.0, max(0.0, 1.0 - after / before))
-                    return f, f"held-out residuals of {len(common)} cells at {k} and {k + delta}"
-        return delta / (k + delta), f"model delta / (k + delta) at k = {k}"
+                    measured = min(1.0, max(0.0, 1.0 - after / before))
+                    n = len(common)
+                    f = (n * measured + _PSEUDO_CELLS * model) / (n + _PSEUDO_CELLS)
+                    return f, (
+                        f"held-out residuals of {n} cells at {k} and {k + delta} "
+                        f"({measured:.2f}) shrunk to the model delta / (k + delta) "
+                        f"({model:.2f}) with weight {_PSEUDO_CELLS} cells"
+                    )
+        return model, f"model delta / (k + delta) at k = {k}"
 
     # --- reviewing ------------------------------------------------------------------------------
 
@@ -573,7 +587,8 @@ class LivesReviewer:
         stop = vpd < threshold
         relation = "<" if stop else ">="
         reason = (
-            f"{text}: value of {delta_cycles} more cycles {value:.3g} of the hypervolume over "
+            f"{text}: value of {delta_cycles} more cycles {value:.3g} of the hypervolume "
+            f"(variance fraction {fraction:.2f}) over "
             f"{cost:.3g} channel-days = {vpd:.3g} per channel-day {relation} "
             f"{threshold:g}: {'stop' if stop else 'continue'}"
         )
