@@ -69,3 +69,18 @@ def test_predict_needs_cycle_life_in_the_campaign() -> None:
     ]
     with pytest.raises(ConfigError, match="lives.mode = 'predict' predicts cycle_life"):
         config_from_dict(data)
+
+
+def test_validate_shows_predicted_lives(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from optloop.cli import cli
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(base(mode="predict", min_cycles=20)))
+    out = CliRunner().invoke(cli, ["validate", str(path)])
+    assert out.exit_code == 0, out.output
+    assert (
+        "lives predicted: first review at 20 cycles, then every 25; 90% intervals (conformal); "
+        "stop below 0.002 of the hypervolume per channel-day"
+    ) in out.output
