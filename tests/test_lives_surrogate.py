@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -95,3 +96,35 @@ def test_bad_noise_is_refused() -> None:
     data = MetricData("m", X, Y, np.zeros(12, bool), True, True, noise=bad)
     with pytest.raises(ValueError, match="noise"):
         fit_metric_model(data, kernel="rbf", cat_dims=(), max_fit_points=80, seed=0)
+
+
+def test_the_optimiser_fits_predicted_lives_with_their_variance() -> None:
+    from loop_settings import FAST
+    from test_optimiser import observe
+
+    from optloop.config import load_config
+    from optloop.optimiser import Observation, Optimiser
+    from optloop.space import DesignSpace
+
+    cfg = load_config("configs/quick.yaml")
+    space = DesignSpace.from_campaign(cfg)
+    # The rbf kernel: one fit per metric ("auto" would fit both kernels first).
+    settings = dataclasses.replace(FAST, kernel="rbf", fit_maxiter=30, fit_maxiter_small=30)
+    opt = Optimiser(space, list(cfg.objectives), [], initial_designs=4, seed=0,
+                    settings=settings)
+    obs = observe(space.sample(10, seed=0))
+    # Three lives predicted with std 0.3 in log units; the rest measured.
+    obs = [Observation(o.design, o.outcomes, noise={"cycle_life": 0.09} if i < 3 else {})
+           for i, o in enumerate(obs)]
+    fitted = opt.fit_surrogate(obs)
+    assert fitted is not None
+    life = fitted.model.models[fitted.index("cycle_life")]
+    noise = life.likelihood.noise.detach().numpy().ravel()  # standardized units
+    tf = life.outcome_transform
+    noise_log = noise * float(tf.stdvs.squeeze()) ** 2
+    measured = noise_log[3:]
+    assert np.allclose(measured, measured[0])  # the learned homoscedastic noise
+    assert noise_log[:3] == pytest.approx(measured[0] + 0.09, rel=1e-6)
+    # The capacity (measured everywhere) keeps a learned noise.
+    cap = fitted.model.models[fitted.index("areal_capacity_mAh_cm2")]
+    assert cap.likelihood.noise.numel() == 1
