@@ -785,8 +785,10 @@ class Campaign:
         and ``prediction`` in its metadata.
         """
         assert self._lives is not None and trial.job_id is not None
-        due = int(trial.metadata.get("lives", {}).get("next_review_cycles",
-                                                       self.config.lives.min_cycles))
+        last = trial.metadata.get("lives", {})
+        due = self.config.lives.min_cycles
+        if last.get("job_id") == trial.job_id:  # a rebuilt cell (new job) starts afresh
+            due = int(last.get("next_review_cycles", due))
         if status.cycles_done is not None and status.cycles_done < due:
             return trial  # cheap: no need to read the data yet
         partial = self.evaluator.fetch(trial.job_id)
@@ -811,7 +813,7 @@ class Campaign:
             return trial
         if review is None or review.horizon_cycles < due:
             return trial
-        record = review.record()
+        record = {**review.record(), "job_id": trial.job_id}
         history = [*trial.metadata.get("lives_reviews", []),
                    {k: v for k, v in record.items() if k != "prediction"}]
         metadata = {**trial.metadata, "lives": record, "lives_reviews": history}
