@@ -71,7 +71,8 @@ def test_a_very_uncertain_prediction_barely_moves_the_posterior(kernel: str) -> 
     assert sharp == pytest.approx(measured, abs=0.1)
 
 
-def test_noise_works_with_censored_values() -> None:
+@pytest.mark.parametrize("max_fit_points", [80, 8])  # 8: hyperparameters on a subset
+def test_noise_works_with_censored_values(max_fit_points: int) -> None:
     x0 = np.array([[0.5, 0.5]])
     X2, y2 = np.vstack([X, x0]), np.append(Y, 3.0)
     cens = np.zeros(13, bool)
@@ -79,8 +80,8 @@ def test_noise_works_with_censored_values() -> None:
     noise = np.append(np.zeros(12), 100.0)
     data = MetricData("m", X2, y2, cens, True, True, noise=noise)
     with one_thread():
-        model, values, _ = fit_metric_model(data, kernel="rbf", cat_dims=(), max_fit_points=80,
-                                            seed=0, maxiter=60)
+        model, values, _ = fit_metric_model(data, kernel="rbf", cat_dims=(),
+                                            max_fit_points=max_fit_points, seed=0, maxiter=60)
     assert values[3] >= y2[3]  # never imputed below its bound
     noise_used = model.likelihood.noise.detach().numpy().ravel()
     assert noise_used[12] > 100 * noise_used[0]  # the prediction carries its own variance
