@@ -63,6 +63,11 @@ def test_conformal_scale_covers_on_synthetic_scores() -> None:
 
 def test_conformal_scale_needs_five_scores_and_uses_the_finite_sample_rank() -> None:
     assert conformal_scale([1.0, 2.0, 3.0, 4.0], 0.9) is None
+    # n = 8: rank ceil(9 * 0.9) = 9 > 8, an unbounded interval: no scale.
+    assert conformal_scale([float(i) for i in range(1, 9)], 0.9) is None
+    assert conformal_scale([float(i) for i in range(1, 9)], 0.8) == pytest.approx(
+        8 / 1.2815515655446004
+    )  # n = 8 at 80 %: rank ceil(7.2) = 8
     # n = 9: rank ceil(10 * 0.9) = 9, the largest score.
     assert conformal_scale([float(i) for i in range(1, 10)], 0.9) == pytest.approx(9 / Z90)
     # n = 19: rank ceil(20 * 0.9) = 18.
@@ -87,11 +92,13 @@ def test_conformal_intervals_cover_held_out_synthetic_cells() -> None:
         scale = conformal_scale([abs(r) / s for r, s in p.cv_residuals.values()], 0.9)
         assert scale is not None
         for q, ce, life in cells[60:]:
-            row = np.asarray([p._row(q, ce, None, None)])
-            mu, sd = (float(v[0]) for v in _predict_log(p._model, p._scale(row)))
-            hits.append(abs(math.log(life) - mu) <= Z90 * sd * scale)
+            row = p._scale(np.asarray([p._row(q, ce, None, None)]))
+            mu, sd = (float(v[0]) for v in _predict_log(p._model, row))
+            # The scale multiplies the folds' std (as LivesReviewer.calibrate does).
+            cv_sd = math.sqrt(np.mean([_predict_log(f, row)[1][0] ** 2 for f in p._fold_models]))
+            hits.append(abs(math.log(life) - mu) <= Z90 * cv_sd * scale)
             raw_hits.append(abs(math.log(life) - mu) <= Z90 * sd)
-            widths.append(2 * Z90 * sd * scale)
+            widths.append(2 * Z90 * cv_sd * scale)
     assert 0.85 <= np.mean(hits) <= 0.95, np.mean(hits)
     assert np.mean(hits) > np.mean(raw_hits)
     assert 0.2 < np.median(widths) < 1.0  # log units: e.g. 0.5 is a factor 1.65 upper/lower

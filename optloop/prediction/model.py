@@ -209,31 +209,33 @@ def _z_quantile(p: float) -> float:
 
 def _cv_residuals(
     X: np.ndarray, y: np.ndarray, censored: np.ndarray, seed: int, prior: np.ndarray | None = None
-) -> dict[int, tuple[float, float]]:
+) -> tuple[dict[int, tuple[float, float]], list[SingleTaskGP]]:
     """Return the held-out residual and predictive std (log units) of each uncensored cell.
 
     The GP is refitted, hyperparameters included, in :data:`_CV_FOLDS` folds of the cells
     (rows where ``prior`` is False); prior rows are always in the training folds and never
     held out. Keys are row indices; each value is ``(y - mu, sd)`` of that row predicted by
-    the fold that held it out.
+    the fold that held it out. Also returns the fold models.
     """
     n = len(y)
     prior = np.zeros(n, dtype=bool) if prior is None else prior
     cells = np.flatnonzero(~prior)
     order = cells[np.random.default_rng(seed).permutation(cells.size)]
     out: dict[int, tuple[float, float]] = {}
+    models: list[SingleTaskGP] = []
     if order.size == 0:
-        return out
+        return out, models
     for fold in np.array_split(order, min(_CV_FOLDS, order.size)):
         held = fold[~censored[fold]]
         train = np.setdiff1d(np.arange(n), fold)
         if held.size == 0 or (~censored[train]).sum() < 2:
             continue
         model = _fit_gp(X[train], y[train], censored[train])
+        models.append(model)
         mu, sd = _predict_log(model, X[held])
         for i, m, s in zip(held.tolist(), mu.tolist(), sd.tolist(), strict=True):
             out[int(i)] = (float(y[i] - m), max(float(s), 1e-12))
-    return out
+    return out, models
 
 
 def _cv_inflation(residuals: Mapping[int, tuple[float, float]], interval: float) -> float:
@@ -339,6 +341,7 @@ class CycleLifePredictor:
         held-out ``(log(life) - mu, sd)`` from the cross-validation of the last fit (empty
         when ``calibrate`` is False); ``|residual| / sd`` are its conformal scores."""
         self._model: SingleTaskGP | None = None
+        self._fold_models: list[SingleTaskGP] = []
         self._low = np.zeros(0)
         self._span = np.ones(0)
         self._max_censored_cycles = math.inf
@@ -459,8 +462,8 @@ class CycleLifePredictor:
         # Seeded for a reproducible fit; the caller's global torch RNG state is restored after.
         prior = np.asarray([i < 0 for i in index], dtype=bool)
         with _one_thread(), manual_seed(self.seed):
-            residuals = (
-                _cv_residuals(Xs, y, mask, self.seed, prior) if self.calibrate else {}
+            residuals, self._fold_models = (
+                _cv_residuals(Xs, y, mask, self.seed, prior) if self.calibrate else ({}, [])
             )
             self.std_inflation = _cv_inflation(residuals, self.interval)
             self.cv_residuals = {index[row]: value for row, value in residuals.items()}
@@ -591,6 +594,28 @@ class CycleLifePredictor:
         with _one_thread():
             mu, sd = _predict_log(self._model, self._scale(np.asarray([row])))
         return float(mu[0]), float(sd[0])
+
+    def cv_std(self, m: CycleMetrics, extra: Mapping[str, float] | None = None) -> float | None:
+        """Return the cross-validation folds' predictive std of ``log(cycle_life)`` for a cell.
+
+        The root mean square over the fold models of the last fit (None without them): the
+        std on the same footing as the conformal scores ``|residual| / sd`` of
+        :attr:`cv_residuals`, which the fold models also gave. A GP fitted on all cells is
+        more confident than its folds (on 9 cells, 0.03-0.09 against their ~0.15 in a
+        rehearsal), so a scale from the folds' scores belongs on the folds' std.
+
+        Raises:
+            InsufficientDataError: If the cell has fewer than ``n_cycles`` cycles.
+        """
+        if not self._fold_models:
+            return None
+        row = self._scale(np.asarray([self._row(
+            m.capacity_Ah, m.coulombic_efficiency, m.reference_capacity_Ah, extra,
+            m.cycle_numbers,
+        )]))
+        with _one_thread():
+            var = [float(_predict_log(f, row)[1][0]) ** 2 for f in self._fold_models]
+        return math.sqrt(sum(var) / len(var))
 
     def predict_metrics(
         self, m: CycleMetrics, extra: Mapping[str, float] | None = None
