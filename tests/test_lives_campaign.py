@@ -47,7 +47,7 @@ def campaign(tmp_path: Path, **lives: Any) -> Campaign:
     return Campaign(cfg, optimiser=opt, evaluator=cycler)
 
 
-@pytest.mark.slow  # ~95 s on a loaded 2-core machine; .ci/run runs it
+@pytest.mark.slow  # 45-135 s on the shared 2-core machine; .ci/run runs it
 def test_cells_are_stopped_with_predicted_lives_and_the_budget_finishes(tmp_path: Path) -> None:
     with campaign(tmp_path) as camp:
         final = camp.run(poll_interval_s=0.0)

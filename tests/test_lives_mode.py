@@ -74,7 +74,7 @@ def test_conformal_scale_needs_five_scores_and_uses_the_finite_sample_rank() -> 
     assert conformal_scale([float(i) for i in range(1, 20)], 0.9) == pytest.approx(18 / Z90)
 
 
-@pytest.mark.slow  # ~15 s: 5 x (6 GP fits on 60 cells); .ci/run runs it
+@pytest.mark.slow  # 9-85 s (machine load): 5 x (6 GP fits on 60 cells); .ci/run runs it
 def test_conformal_intervals_cover_held_out_synthetic_cells() -> None:
     from test_prediction import synthetic_cell
 
