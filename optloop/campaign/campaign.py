@@ -34,6 +34,7 @@ from optloop.campaign.costs import (
 from optloop.campaign.early_stop import EarlyStopper
 from optloop.campaign.events import CampaignCallback
 from optloop.campaign.lifecycle import LIFECYCLE, JobOutcome, outcome_of
+from optloop.campaign.lives import LivesReviewer
 from optloop.campaign.prior import PriorSimulations, check_prior_config
 from optloop.config import CampaignConfig, load_config
 from optloop.evaluators.base import EvaluationResult, Evaluator, JobState, JobStatus
@@ -145,6 +146,23 @@ def _usage_of(metadata: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
+def _prediction_noise(trial: Trial) -> dict[str, float]:
+    """Return the variance (log units) of a trial's predicted cycle life, {} if measured."""
+    p = trial.metadata.get("prediction")
+    if (
+        not isinstance(p, Mapping)
+        or not trial.metadata.get("early_stopped")
+        or "cycle_life" not in trial.outcomes
+        or trial.censored.get("cycle_life", False)
+    ):
+        return {}
+    try:
+        var = (float(p["std_log"]) * float(p.get("calibration_scale", 1.0))) ** 2
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return {"cycle_life": var} if math.isfinite(var) and var > 0 else {}
+
+
 def _short_design(d: Design) -> str:
     """Return a design in one line: film, graphite, lithium layer, cell."""
     parts = []
@@ -198,6 +216,14 @@ class Campaign:
         self._early = (
             EarlyStopper(config.early_stopping, seed=config.seed)
             if config.early_stopping.enabled
+            else None
+        )
+        self._lives = (
+            LivesReviewer(
+                config.lives, list(config.objectives), list(config.outcome_constraints),
+                seed=config.seed,
+            )
+            if config.lives.mode == "predict"
             else None
         )
         self._early_notes: dict[int, str] = {}
@@ -275,12 +301,11 @@ class Campaign:
         prior.pump()
         if not self.config.prior.pretrain_predictor:
             return
-        # The mode-(b) reviewer learns from simulated fade curves when it can (i15-predict).
-        reviewer = getattr(self, "_reviewer", None)
-        if reviewer is not None and hasattr(reviewer, "set_prior_examples"):
+        # The mode-(b) reviewer's predictor also learns from the simulated fade curves.
+        if self._lives is not None:
             examples = prior.new_examples()
             if examples is not None:
-                reviewer.set_prior_examples(examples)
+                self._lives.set_prior_examples(examples)
 
     def concurrency(self) -> int:
         """Return how many evaluations may run at once."""
@@ -290,8 +315,17 @@ class Campaign:
 
     # --- ask / tell -----------------------------------------------------------------------
 
+    @property
+    def lives_reviewer(self) -> LivesReviewer | None:
+        """Return the reviewer of mode (b) (``lives.mode: predict``), None in mode (a)."""
+        return self._lives
+
     def observations(self) -> list[Observation]:
-        """Return what the optimiser learns from: completed and failed trials."""
+        """Return what the optimiser learns from: completed and failed trials.
+
+        A cycle life predicted from a stopped cell's early cycles (``metadata.prediction``)
+        carries its variance in log units: ``(std_log * calibration_scale)^2``.
+        """
         out = []
         for t in self.store.trials(FINISHED):
             out.append(
@@ -300,6 +334,7 @@ class Campaign:
                     outcomes=dict(t.outcomes),
                     censored=dict(t.censored),
                     failed=t.status is TrialStatus.FAILED,
+                    noise=_prediction_noise(t),
                 )
             )
         return out
@@ -694,6 +729,8 @@ class Campaign:
         if status is not None and not status.state.is_terminal:
             if self._early is not None and "early_stopping" not in trial.metadata:
                 return self._review(trial, status)
+            if self._lives is not None:
+                return self._review_lives(trial, status)
             return trial
         if status is None:
             return self._unknown_job(trial)
@@ -801,6 +838,74 @@ class Campaign:
             metadata={**metadata, **partial.metadata, "early_stopped": True},
         )
 
+    def _review_lives(self, trial: Trial, status: JobStatus) -> Trial:
+        """Review a running cell in mode (b) and stop it when cycling on is worth too little.
+
+        The value of cycling on per channel-day is :mod:`.lives`'s.
+
+        Each review's decision (value, cost, reason) goes to ``metadata.lives`` (the last) and
+        ``metadata.lives_reviews`` (all); a stopped cell is recorded as completed with its
+        measured capacities, ``cycle_life`` = the predicted median (censored at the test's
+        cycle count only when even the interval's lower end exceeds it), ``early_stopped``
+        and ``prediction`` in its metadata.
+        """
+        assert self._lives is not None and trial.job_id is not None
+        last = trial.metadata.get("lives", {})
+        due = self.config.lives.min_cycles
+        if last.get("job_id") == trial.job_id:  # a rebuilt cell (new job) starts afresh
+            due = int(last.get("next_review_cycles", due))
+        if status.cycles_done is not None and status.cycles_done < due:
+            return trial  # cheap: no need to read the data yet
+        partial = self.evaluator.fetch(trial.job_id)
+        if partial.state.is_terminal or not partial.bdf_path:
+            return trial
+        cell = str(partial.metadata.get("cell", "full"))
+        planned = partial.metadata.get("planned_cycles")
+        max_cycles = int(planned) if isinstance(planned, int | float) and planned > 0 else None
+        days = partial.metadata.get("channel_days")
+        completed = self.store.trials([TrialStatus.COMPLETED])
+        try:
+            review = self._lives.review(
+                partial.bdf_path,
+                completed,
+                outcomes={k: v for k, v in partial.metrics.items() if k != "cycle_life"},
+                max_cycles=max_cycles,
+                channel_days=float(days) if isinstance(days, int | float) else None,
+                cell=cell,
+            )
+        except OptloopError as exc:  # unreadable partial data: keep cycling, say why
+            self._early_notes[trial.id] = f"trial {trial.id}: no lives review: {exc}"
+            return trial
+        if review is None or review.horizon_cycles < due:
+            return trial
+        record = {**review.record(), "job_id": trial.job_id}
+        history = [*trial.metadata.get("lives_reviews", []),
+                   {k: v for k, v in record.items() if k != "prediction"}]
+        metadata = {**trial.metadata, "lives": record, "lives_reviews": history}
+        if not review.decision.stop or review.prediction is None:
+            return self.store.transition(
+                trial.id, TrialStatus.RUNNING, f"lives: continue ({review.decision.reason})",
+                metadata=metadata,
+            )
+        pred = review.prediction
+        life, censored = pred.median_cycles, False
+        if max_cycles is not None and pred.lower_cycles > max_cycles:
+            life, censored = float(max_cycles), True
+        cancel_job(self.evaluator, trial.job_id, f"life predicted: {review.decision.reason}")
+        outcomes = {**partial.metrics, "cycle_life": life}
+        return self.store.transition(
+            trial.id,
+            TrialStatus.COMPLETED,
+            f"stopped with a predicted life: {review.decision.reason}",
+            outcomes={k: v for k, v in outcomes.items() if k in METRICS},
+            censored={"cycle_life": censored},
+            bdf_path=partial.bdf_path,
+            metadata={
+                **metadata, **partial.metadata, "early_stopped": True,
+                "prediction": pred.record(),
+            },
+        )
+
     def _lost_usage(self, trial: Trial) -> dict[str, float]:
         """Return what a lost cell used (channel-days, simulation seconds), if the job says."""
         assert trial.job_id is not None
@@ -836,13 +941,15 @@ class Campaign:
         return self._submit(trial, spend_attempt=rule.spends_attempt)
 
     def _check_early_stopping(self) -> None:
-        """Refuse early stopping with an evaluator that cannot show partial data."""
-        if self._early is None:
+        """Refuse early stopping or predicted lives with an evaluator without partial data."""
+        if self._early is None and self._lives is None:
             return
         caps = self.evaluator.capabilities()
         if not caps.get("supports_partial"):
+            what = ("early_stopping.enabled = true" if self._early is not None
+                    else "lives.mode = 'predict'")
             raise ConfigError([
-                f"early_stopping.enabled = true needs an evaluator with partial data; "
+                f"{what} needs an evaluator with partial data; "
                 f"{self.config.evaluator.name!r} reports supports_partial="
                 f"{caps.get('supports_partial')!r} (use the simulated cycler or a lab cycler)"
             ])

@@ -101,6 +101,13 @@ def validate(config: Path) -> None:
         click.echo(
             f"  early stopping after {es.after_cycles} cycles; reference: {' or '.join(ref)}"
         )
+    lv = cfg.lives
+    if lv.mode == "predict":
+        click.echo(
+            f"  lives predicted: first review at {lv.min_cycles} cycles, then every "
+            f"{lv.review_every_cycles}; {lv.interval:.0%} intervals ({lv.calibration}); stop "
+            f"below {lv.min_value_per_channel_day:g} of the hypervolume per channel-day"
+        )
 
 
 @click.group()

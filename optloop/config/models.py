@@ -41,6 +41,7 @@ __all__ = [
     "ExecutorConfig",
     "LabRule",
     "LayerMode",
+    "LivesConfig",
     "LithiumLayerSpace",
     "Objective",
     "OptimiserConfig",
@@ -733,6 +734,37 @@ class PriorConfig(_Strict):
         return self.simulator is not None
 
 
+class LivesConfig(_Strict):
+    """How cycle lives are obtained: measured to the end (mode a) or predicted (mode b).
+
+    ``mode: measure`` cycles every cell to its end of life or the test's cycle count (the
+    default). ``mode: predict`` reviews every running cell at ``min_cycles`` and then every
+    ``review_every_cycles``: a GP trained on the campaign's measured cells predicts its cycle
+    life from the cycles it has, with an interval recalibrated on cells whose life became
+    known (``calibration``); the cell is stopped when the expected value of cycling it
+    ``review_every_cycles`` more (the expected change of the campaign's hypervolume, as a
+    fraction of it) per channel-day falls below ``min_value_per_channel_day``. The optimiser
+    then learns the predicted life with its uncertainty (see :mod:`optloop.campaign.lives`).
+    """
+
+    mode: Literal["measure", "predict"] = "measure"
+    """``measure``: cycle to end of life or the test's cycle count; ``predict``: mode (b)."""
+    min_cycles: int = Field(default=30, ge=4, le=10_000)
+    """A cell is first reviewed after this many cycles."""
+    review_every_cycles: int = Field(default=25, ge=1, le=10_000)
+    """And then every this many cycles."""
+    interval: float = Field(default=0.9, gt=0.5, lt=1.0)
+    """Probability of the reported interval."""
+    min_training_cells: int = Field(default=6, ge=3, le=10_000)
+    """Cells with known (or censored) lives, usable at a horizon, before predictions are used."""
+    calibration: Literal["conformal", "none"] = "conformal"
+    """``conformal``: recalibrate the interval on the cells whose life became known;
+    ``none``: the GP's own interval (widened by its cross-validated factor)."""
+    min_value_per_channel_day: float = Field(default=0.002, ge=0.0, allow_inf_nan=False)
+    """Stop a cell when the expected value of continuing it (fraction of the current
+    hypervolume) per channel-day is below this."""
+
+
 class CampaignConfig(_Strict):
     """A whole campaign, as written in one YAML file."""
 
@@ -750,6 +782,7 @@ class CampaignConfig(_Strict):
     executor: ExecutorConfig = ExecutorConfig()
     costs: CostsConfig = CostsConfig()
     prior: PriorConfig = PriorConfig()
+    lives: LivesConfig = LivesConfig()
 
     @field_validator("objectives")
     @classmethod
@@ -759,6 +792,23 @@ class CampaignConfig(_Strict):
         if dup:
             raise ValueError(f"objective(s) {dup} listed more than once")
         return v
+
+    @model_validator(mode="after")
+    def _lives_mode_fits(self) -> CampaignConfig:
+        if self.lives.mode != "predict":
+            return self
+        if self.early_stopping.enabled:
+            raise ValueError(
+                "lives.mode = 'predict' with early_stopping.enabled = true: predicted lives "
+                "supersede early stopping; limit: set early_stopping.enabled = false"
+            )
+        used = {o.name for o in self.objectives} | {c.metric for c in self.outcome_constraints}
+        if "cycle_life" not in used:
+            raise ValueError(
+                "lives.mode = 'predict' predicts cycle_life, but cycle_life is neither an "
+                f"objective nor a constraint (used: {sorted(used)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _early_stopping_needs_cycle_life(self) -> CampaignConfig:

@@ -452,7 +452,7 @@ class Optimiser:
         return _Data(designs, X, kept)
 
     def _metric_data(self, data: _Data, name: str) -> MetricData | None:
-        idx, vals, cens = [], [], []
+        idx, vals, cens, noise = [], [], [], []
         for i, o in enumerate(data.obs):
             v = o.outcomes.get(name)
             if o.failed or v is None or not math.isfinite(v):
@@ -460,6 +460,8 @@ class Optimiser:
             idx.append(i)
             vals.append(float(v))
             cens.append(bool(o.censored.get(name, False)))
+            v_noise = o.noise.get(name, 0.0)
+            noise.append(float(v_noise) if math.isfinite(v_noise) and v_noise > 0 else 0.0)
         if len(idx) < self.settings.min_points:
             return None
         y = np.array(vals)
@@ -470,6 +472,9 @@ class Optimiser:
         for c in self.outcome_constraints:
             if use_log and c.metric == name and c.value <= 0:
                 use_log = False
+        variance = np.array(noise)
+        if not use_log:  # the noise is in log units: delta method to the metric's own units
+            variance = variance * y**2
         return MetricData(
             name,
             data.X[idx],
@@ -477,6 +482,7 @@ class Optimiser:
             np.array(cens, dtype=bool),
             use_log,
             None if objective is None else objective.direction == "maximize",
+            noise=variance if (variance > 0).any() else None,
         )
 
     def _prior_metric_data(self, name: str, cell: MetricData) -> MetricData | None:

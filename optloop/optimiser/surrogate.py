@@ -37,6 +37,17 @@ repeated under them. (With fewer than two uncensored values, the leave-one-out p
 given every other point is used, in three sweeps.) An imputed value is never below its
 bound, and it lies well above it where the uncensored data say the metric is higher there.
 
+**Predicted values.** A metric whose data carry per-point noise (``MetricData.noise``: the
+variance of a predicted value, e.g. a cycle life predicted from a cell's first cycles, in the
+model's warped units) is fitted in two stages (:func:`fit_with_prediction_noise`): first the
+usual homoscedastic GP, whose learned noise variance stands for what every value carries
+(measurement noise, cell-to-cell spread); then a ``SingleTaskGP`` / ``MixedSingleTaskGP``
+with ``train_Yvar`` = that learned noise + each point's prediction variance, its kernel
+warm-started from the first fit. Two stages because a fixed-noise GP given only the
+prediction variances would treat measured values as exact (zero noise) and interpolate the
+spread between cells; learning a full noise model (a second GP on the noise) needs far more
+cells than a campaign has. Censored values are imputed as above, under the per-point noise.
+
 **Failures.** When some evaluations failed, a GP classifier is fitted to the success label
 (1 success, 0 failure) of every observation: BoTorch's ``SingleTaskVariationalGP`` with a
 Bernoulli (probit) likelihood and a scaled ARD RBF kernel. The posterior probability that
@@ -99,6 +110,7 @@ __all__ = [
     "fit_metric_model",
     "fit_success_model",
     "choose_kernel",
+    "fit_with_prediction_noise",
     "impute_censored",
     "loo_log_density",
     "select_fit_subset",
@@ -133,6 +145,14 @@ class MetricData:
     """Values are ``log`` of the metric."""
     maximize: bool | None = None
     """Direction when the metric is an objective (selects the fit subset), else None."""
+    noise: np.ndarray | None = None
+    """``n`` variances of predicted values (warped units; 0 for a measured value), or None
+    when every value was measured."""
+
+    @property
+    def has_noise(self) -> bool:
+        """Return True when some value is a prediction with a variance above 0."""
+        return self.noise is not None and bool((np.asarray(self.noise) > 0).any())
 
 
 @dataclass
@@ -155,7 +175,10 @@ def _tensor(a: np.ndarray) -> Tensor:
     return torch.as_tensor(np.asarray(a, dtype=float), dtype=DTYPE)
 
 
-def _make_gp(X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int]) -> SingleTaskGP:
+def _make_gp(
+    X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int], Yvar: Tensor | None = None
+) -> SingleTaskGP:
+    """Build an unfitted GP; with ``Yvar``, a fixed per-point noise (not for matern_gamma)."""
     if kernel not in KERNELS:
         raise ValueError(f"kernel = {kernel!r}; limit: one of {(*KERNELS, 'auto')}")
     d = X.shape[-1]
@@ -165,14 +188,17 @@ def _make_gp(X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int]) -> Sing
         warnings.simplefilter("ignore", InputDataWarning)
         if kernel == "mixed" and 0 < len(cat_dims) < d:
             return MixedSingleTaskGP(
-                X, Y, cat_dims=list(cat_dims), outcome_transform=Standardize(m=1)
+                X, Y, cat_dims=list(cat_dims), train_Yvar=Yvar,
+                outcome_transform=Standardize(m=1),
             )
         if kernel == "rbf_warp":
             cats = set(cat_dims)
             warped = [j for j in range(d) if j not in cats]
             unit = torch.stack([torch.zeros(d, dtype=DTYPE), torch.ones(d, dtype=DTYPE)])
             warp = Warp(d=d, indices=warped, bounds=unit) if warped else None
-            return SingleTaskGP(X, Y, input_transform=warp, outcome_transform=Standardize(m=1))
+            return SingleTaskGP(
+                X, Y, Yvar, input_transform=warp, outcome_transform=Standardize(m=1)
+            )
         if kernel == "matern_gamma":
             return SingleTaskGP(
                 X,
@@ -181,11 +207,19 @@ def _make_gp(X: Tensor, Y: Tensor, kernel: str, cat_dims: Sequence[int]) -> Sing
                 likelihood=get_gaussian_likelihood_with_gamma_prior(),
                 outcome_transform=Standardize(m=1),
             )
-        return SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+        return SingleTaskGP(X, Y, Yvar, outcome_transform=Standardize(m=1))
 
 
-def _hyper_state(model: SingleTaskGP) -> dict[str, Tensor]:
-    return {k: v for k, v in model.state_dict().items() if not k.startswith("outcome_transform")}
+def _hyper_state(model: SingleTaskGP, *, likelihood: bool = True) -> dict[str, Tensor]:
+    """Return the model's hyperparameters, the likelihood's only when ``likelihood`` is True.
+
+    A fixed-noise GP's noise belongs to its own data: it is not carried to another model.
+    """
+    return {
+        k: v
+        for k, v in model.state_dict().items()
+        if not k.startswith("outcome_transform") and (likelihood or not k.startswith("likelihood"))
+    }
 
 
 def _fit_mll(model: SingleTaskGP, maxiter: int) -> None:
@@ -206,21 +240,26 @@ def _fit(
     subset: np.ndarray | None,
     warm: dict[str, Tensor] | None = None,
     maxiter: int = 200,
+    yvar: np.ndarray | None = None,
 ) -> SingleTaskGP:
-    """Fit a GP on ``(X, y)``; with ``subset``, fit hyperparameters there, condition on all."""
+    """Fit a GP on ``(X, y)``; with ``subset``, fit hyperparameters there, condition on all.
+
+    ``yvar``: per-point noise variances (warped units), a fixed-noise GP; None: learned noise.
+    """
     Xt, Yt = _tensor(X), _tensor(y).unsqueeze(-1)
+    Vt = None if yvar is None else _tensor(yvar).unsqueeze(-1)
     if subset is None:
-        model = _make_gp(Xt, Yt, kernel, cat_dims)
+        model = _make_gp(Xt, Yt, kernel, cat_dims, Vt)
         if warm is not None:
             model.load_state_dict(warm, strict=False)
         _fit_mll(model, maxiter)
         return model
-    sub = _make_gp(Xt[subset], Yt[subset], kernel, cat_dims)
+    sub = _make_gp(Xt[subset], Yt[subset], kernel, cat_dims, None if Vt is None else Vt[subset])
     if warm is not None:
         sub.load_state_dict(warm, strict=False)
     _fit_mll(sub, maxiter)
-    full = _make_gp(Xt, Yt, kernel, cat_dims)
-    full.load_state_dict(_hyper_state(sub), strict=False)
+    full = _make_gp(Xt, Yt, kernel, cat_dims, Vt)
+    full.load_state_dict(_hyper_state(sub, likelihood=Vt is None), strict=False)
     full.eval()
     return full
 
@@ -343,15 +382,22 @@ def impute_censored(
     cat_dims: Sequence[int],
     subset: np.ndarray | None,
     maxiter: int = 200,
+    yvar: np.ndarray | None = None,
+    warm: dict[str, Tensor] | None = None,
 ) -> tuple[SingleTaskGP, np.ndarray]:
     """Fit the metric's GP treating censored values as lower bounds.
 
     Returns the fitted model and the training values it uses (warped units), where each
-    censored value is replaced by its conditional mean above the bound.
+    censored value is replaced by its conditional mean above the bound. ``yvar``: fixed
+    per-point noise variances (warped units) instead of a learned noise; ``warm``:
+    hyperparameters to start the first fit from.
     """
     mask = np.asarray(data.censored, dtype=bool)
     y = np.asarray(data.y, dtype=float)
-    model = _fit(data.X, y, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter)
+    model = _fit(
+        data.X, y, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter,
+        yvar=yvar, warm=warm,
+    )
     if not mask.any():
         return model, y
     bounds = y[mask]
@@ -364,6 +410,7 @@ def impute_censored(
         subset=subset,
         warm=_hyper_state(model),
         maxiter=maxiter,
+        yvar=yvar,
     )
     return model, _impute(model, bounds, mask)
 
@@ -414,17 +461,64 @@ def fit_metric_model(
     if data.maximize is not None:
         scores = data.y if data.maximize else -data.y
     subset = select_fit_subset(n, max_fit_points, seed, scores=scores)
-    if kernel == "auto":
+    auto = kernel == "auto"
+    if auto:
         kernel = choose_kernel(data, cat_dims=cat_dims, seed=seed, maxiter=maxiter)
-        model, y = impute_censored(
-            data, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter
+    model, y = impute_censored(
+        data, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter
+    )
+    if data.has_noise:
+        model, y = fit_with_prediction_noise(
+            data, model, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter
         )
+    if auto:
         model.optloop_kernel = kernel  # type: ignore[assignment]
-    else:
-        model, y = impute_censored(
-            data, kernel=kernel, cat_dims=cat_dims, subset=subset, maxiter=maxiter
-        )
     return model, y, n if subset is None else len(subset)
+
+
+def fit_with_prediction_noise(
+    data: MetricData,
+    first: SingleTaskGP,
+    *,
+    kernel: str,
+    cat_dims: Sequence[int],
+    subset: np.ndarray | None,
+    maxiter: int = 200,
+) -> tuple[SingleTaskGP, np.ndarray]:
+    """Refit a metric's GP with per-point noise: learned noise + each prediction's variance.
+
+    The second stage of the two-stage fit (module docstring, "Predicted values"): ``first``
+    is the homoscedastic GP fitted on the same data; its learned noise variance (converted
+    from standardized to warped units) is added to ``data.noise`` and the result is the
+    ``train_Yvar`` of a fixed-noise GP of the same kernel, warm-started from ``first``'s
+    kernel hyperparameters. Censored values are imputed again under that noise.
+
+    Returns the model and its training values (censored ones imputed), as
+    :func:`impute_censored`.
+    """
+    if data.noise is None:
+        raise ValueError(f"metric {data.name!r}: no per-point noise to fit with")
+    noise = np.asarray(data.noise, dtype=float)
+    if noise.shape != np.asarray(data.y).shape or not np.isfinite(noise).all() or (
+        noise < 0
+    ).any():
+        raise ValueError(
+            f"metric {data.name!r}: noise has shape {noise.shape} for {len(data.y)} values; "
+            "limit: one finite variance >= 0 per value"
+        )
+    tf = first.outcome_transform
+    scale = float(tf.stdvs.squeeze()) ** 2 if isinstance(tf, Standardize) else 1.0
+    learned = float(cast(Tensor, first.likelihood.noise).detach().mean()) * scale
+    yvar = np.maximum(learned + noise, 1e-9)
+    return impute_censored(
+        data,
+        kernel=kernel,
+        cat_dims=cat_dims,
+        subset=subset,
+        maxiter=maxiter,
+        yvar=yvar,
+        warm=_hyper_state(first, likelihood=False),
+    )
 
 
 def choose_kernel(

@@ -20,7 +20,8 @@ class Observation:
 
     ``outcomes`` maps metric names to values; a failed trial may miss some or all of them.
     ``censored[metric]`` marks a value that is only a lower bound (e.g. a cycle life whose
-    test stopped before the cell reached its end of life).
+    test stopped before the cell reached its end of life). ``noise[metric]`` marks a
+    predicted value and gives its variance.
     """
 
     design: Design
@@ -28,6 +29,10 @@ class Observation:
     censored: dict[str, bool] = field(default_factory=dict)
     failed: bool = False
     """The evaluation failed (solver error, lost cell, ...): the design region may be bad."""
+    noise: dict[str, float] = field(default_factory=dict)
+    """Metric -> variance of its value in the model's warped units (log units for
+    ``cycle_life``) when the value is a prediction (a cell stopped with a predicted life);
+    absent: measured. The surrogate then fits that metric with per-point noise."""
 
 
 @dataclass(frozen=True)

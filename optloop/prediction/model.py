@@ -207,28 +207,47 @@ def _z_quantile(p: float) -> float:
     return float(torch.special.ndtri(torch.tensor(p, dtype=_DTYPE)))
 
 
-def _cv_inflation(
-    X: np.ndarray, y: np.ndarray, censored: np.ndarray, interval: float, seed: int
-) -> float:
+def _cv_residuals(
+    X: np.ndarray, y: np.ndarray, censored: np.ndarray, seed: int, prior: np.ndarray | None = None
+) -> tuple[dict[int, tuple[float, float]], list[SingleTaskGP]]:
+    """Return the held-out residual and predictive std (log units) of each uncensored cell.
+
+    The GP is refitted, hyperparameters included, in :data:`_CV_FOLDS` folds of the cells
+    (rows where ``prior`` is False); prior rows are always in the training folds and never
+    held out. Keys are row indices; each value is ``(y - mu, sd)`` of that row predicted by
+    the fold that held it out. Also returns the fold models.
+    """
+    n = len(y)
+    prior = np.zeros(n, dtype=bool) if prior is None else prior
+    cells = np.flatnonzero(~prior)
+    order = cells[np.random.default_rng(seed).permutation(cells.size)]
+    out: dict[int, tuple[float, float]] = {}
+    models: list[SingleTaskGP] = []
+    if order.size == 0:
+        return out, models
+    for fold in np.array_split(order, min(_CV_FOLDS, order.size)):
+        held = fold[~censored[fold]]
+        train = np.setdiff1d(np.arange(n), fold)
+        if held.size == 0 or (~censored[train]).sum() < 2:
+            continue
+        model = _fit_gp(X[train], y[train], censored[train])
+        models.append(model)
+        mu, sd = _predict_log(model, X[held])
+        for i, m, s in zip(held.tolist(), mu.tolist(), sd.tolist(), strict=True):
+            out[int(i)] = (float(y[i] - m), max(float(s), 1e-12))
+    return out, models
+
+
+def _cv_inflation(residuals: Mapping[int, tuple[float, float]], interval: float) -> float:
     """Return the factor on the predictive std that makes cross-validated intervals cover.
 
     With a few dozen cells the fitted hyperparameters make the GP overconfident, and
     leave-one-out residuals under those same hyperparameters do not show it. So the GP is
-    refitted, hyperparameters included, in :data:`_CV_FOLDS` folds; each uncensored held-out
-    cell gives ``z = (y - mu) / sd``. The factor is the ``interval`` quantile of ``|z|``
-    over the standard normal's, and never below 1 (a split-conformal style recalibration).
+    refitted, hyperparameters included, in :data:`_CV_FOLDS` folds (:func:`_cv_residuals`);
+    each uncensored held-out cell gives ``z = (y - mu) / sd``. The factor is the ``interval``
+    quantile of ``|z|`` over the standard normal's, and never below 1.
     """
-    n = len(y)
-    order = np.random.default_rng(seed).permutation(n)
-    z: list[float] = []
-    for fold in np.array_split(order, min(_CV_FOLDS, n)):
-        held = fold[~censored[fold]]
-        train = np.setdiff1d(order, fold)
-        if held.size == 0 or (~censored[train]).sum() < 2:
-            continue
-        model = _fit_gp(X[train], y[train], censored[train])
-        mu, sd = _predict_log(model, X[held])
-        z.extend(np.abs(y[held] - mu) / np.maximum(sd, 1e-12))
+    z = [abs(r) / s for r, s in residuals.values()]
     if len(z) < _CV_MIN_CELLS:
         return 1.0
     return max(1.0, float(np.quantile(z, interval)) / _z_quantile(0.5 + interval / 2))
@@ -315,7 +334,14 @@ class CycleLifePredictor:
         """Cells :meth:`fit` left out (crossed within ``n_cycles``, or stopped before it)."""
         self.std_inflation = 1.0
         """Factor (>= 1) on the GP's predictive std, from cross-validation (see ``calibrate``)."""
+        self.n_prior = 0
+        """Prior examples (simulated fade curves) among the training cells of the last fit."""
+        self.cv_residuals: dict[int, tuple[float, float]] = {}
+        """Index in ``examples`` of each uncensored cell (never a prior example) -> its
+        held-out ``(log(life) - mu, sd)`` from the cross-validation of the last fit (empty
+        when ``calibrate`` is False); ``|residual| / sd`` are its conformal scores."""
         self._model: SingleTaskGP | None = None
+        self._fold_models: list[SingleTaskGP] = []
         self._low = np.zeros(0)
         self._span = np.ones(0)
         self._max_censored_cycles = math.inf
@@ -358,12 +384,18 @@ class CycleLifePredictor:
             row.append(value)
         return row
 
-    def fit(self, examples: Sequence[CycleLifeExample | tuple[Any, ...]]) -> CycleLifePredictor:
+    def fit(
+        self,
+        examples: Sequence[CycleLifeExample | tuple[Any, ...]],
+        prior_examples: Sequence[CycleLifeExample | tuple[Any, ...]] = (),
+    ) -> CycleLifePredictor:
         """Fit the GP to training cells; return ``self``.
 
         Args:
             examples: Finished or stopped cells (:class:`CycleLifeExample` or plain tuples
                 ``(capacity_Ah, coulombic_efficiency, cycle_life, censored)``).
+            prior_examples: Examples that train the GP but are never held out to calibrate it
+                (e.g. simulated fade curves); they count towards ``min_train``.
 
         Raises:
             NotReadyError: If fewer than ``min_train`` cells are usable, or fewer than
@@ -376,11 +408,14 @@ class CycleLifePredictor:
         targets: list[float] = []
         censored: list[bool] = []
         excluded = 0
-        for i, raw in enumerate(examples):
+        index: list[int] = []  # example index of each row (-1 for a prior example)
+        n_cells = len(examples)
+        for i, raw in enumerate([*examples, *prior_examples]):
             ex = CycleLifeExample(*raw)
             life = float(ex.cycle_life)
+            where = f"examples[{i}]" if i < n_cells else f"prior_examples[{i - n_cells}]"
             if not (math.isfinite(life) and life >= 1):
-                raise PredictionError(f"examples[{i}].cycle_life = {life!r}; limit: >= 1")
+                raise PredictionError(f"{where}.cycle_life = {life!r}; limit: >= 1")
             if life <= self.n_cycles and not ex.censored:
                 excluded += 1  # known before the prediction point
                 continue
@@ -398,10 +433,13 @@ class CycleLifePredictor:
                     )
                 )
             except PredictionError as err:
-                raise type(err)(f"examples[{i}]: {err}") from err
+                raise type(err)(f"{where}: {err}") from err
             targets.append(math.log(life))
             censored.append(bool(ex.censored))
+            index.append(i if i < n_cells else -1)
         self.n_train, self.n_excluded = len(rows), excluded
+        self.n_prior = sum(1 for i in index if i < 0)
+        self.cv_residuals = {}
         if len(rows) < self.min_train:
             raise NotReadyError(
                 f"{len(rows)} usable training cell(s) ({excluded} left out: crossed within "
@@ -422,10 +460,13 @@ class CycleLifePredictor:
         mask = np.asarray(censored, dtype=bool)
         Xs = self._scale(X)
         # Seeded for a reproducible fit; the caller's global torch RNG state is restored after.
+        prior = np.asarray([i < 0 for i in index], dtype=bool)
         with _one_thread(), manual_seed(self.seed):
-            self.std_inflation = (
-                _cv_inflation(Xs, y, mask, self.interval, self.seed) if self.calibrate else 1.0
+            residuals, self._fold_models = (
+                _cv_residuals(Xs, y, mask, self.seed, prior) if self.calibrate else ({}, [])
             )
+            self.std_inflation = _cv_inflation(residuals, self.interval)
+            self.cv_residuals = {index[row]: value for row, value in residuals.items()}
             self._model = _fit_gp(Xs, y, mask)
         self._max_censored_cycles = float(np.exp(y[mask].max())) if mask.any() else math.inf
         return self
@@ -520,6 +561,61 @@ class CycleLifePredictor:
             cycles_observed=observed,
             at_least=upper >= self._max_censored_cycles,
         )
+
+    def log_predictive(
+        self, m: CycleMetrics, extra: Mapping[str, float] | None = None
+    ) -> tuple[float, float]:
+        """Return the GP's predictive mean and std of ``log(cycle_life)`` for a running cell.
+
+        The raw std: without :attr:`std_inflation` and without the floor at the cycles
+        observed (a caller that recalibrates the interval applies its own scale).
+
+        Raises:
+            InsufficientDataError: If the cell has fewer than ``n_cycles`` cycles.
+            NotReadyError: If the predictor is not :attr:`ready`.
+        """
+        observed = m.cycles_completed
+        if m.cycle_numbers is not None and len(m.cycle_numbers):
+            observed = int(m.cycle_numbers[-1])
+        if observed < self.n_cycles:
+            raise InsufficientDataError(
+                f"the cell has {observed} cycle(s); prediction needs at least "
+                f"n_cycles={self.n_cycles}"
+            )
+        if self._model is None:
+            raise NotReadyError(
+                f"the predictor is not fitted (last fit had {self.n_train} usable cell(s); "
+                f"limit: >= min_train={self.min_train})"
+            )
+        row = self._row(
+            m.capacity_Ah, m.coulombic_efficiency, m.reference_capacity_Ah, extra,
+            m.cycle_numbers,
+        )
+        with _one_thread():
+            mu, sd = _predict_log(self._model, self._scale(np.asarray([row])))
+        return float(mu[0]), float(sd[0])
+
+    def cv_std(self, m: CycleMetrics, extra: Mapping[str, float] | None = None) -> float | None:
+        """Return the cross-validation folds' predictive std of ``log(cycle_life)`` for a cell.
+
+        The root mean square over the fold models of the last fit (None without them): the
+        std on the same footing as the conformal scores ``|residual| / sd`` of
+        :attr:`cv_residuals`, which the fold models also gave. A GP fitted on all cells is
+        more confident than its folds (on 9 cells, 0.03-0.09 against their ~0.15 in a
+        rehearsal), so a scale from the folds' scores belongs on the folds' std.
+
+        Raises:
+            InsufficientDataError: If the cell has fewer than ``n_cycles`` cycles.
+        """
+        if not self._fold_models:
+            return None
+        row = self._scale(np.asarray([self._row(
+            m.capacity_Ah, m.coulombic_efficiency, m.reference_capacity_Ah, extra,
+            m.cycle_numbers,
+        )]))
+        with _one_thread():
+            var = [float(_predict_log(f, row)[1][0]) ** 2 for f in self._fold_models]
+        return math.sqrt(sum(var) / len(var))
 
     def predict_metrics(
         self, m: CycleMetrics, extra: Mapping[str, float] | None = None
