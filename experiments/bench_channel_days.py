@@ -411,6 +411,108 @@ def needs_sections(arm: str) -> str | None:
     return None
 
 
+# --- the prior's PyBaMM, cached -----------------------------------------------------------------
+
+#: Finished PyBaMM evaluations of the prior (mode c), one per design, fidelity and physics.
+PRIOR_CACHE = WORK / "prior_cache"
+
+
+def _cached_pybamm_class() -> type:
+    """Return a :class:`PybammEvaluator` that serves repeated designs from ``PRIOR_CACHE``.
+
+    A design simulated once (by any run) is answered at once afterwards with the stored
+    metrics, censoring, BDF file and metadata, ``worker_s`` included, so the costs still count
+    the simulation seconds it took. The bench registers it under the name ``pybamm`` in its
+    own processes (:func:`use_cached_pybamm`); optloop itself is unchanged.
+    """
+    import hashlib
+
+    from optloop.evaluators.base import EvaluationResult, JobState
+    from optloop.evaluators.pybamm import PybammEvaluator
+
+    class CachedPybamm(PybammEvaluator):  # type: ignore[misc,valid-type]
+        def _key(self, job: Any) -> str:
+            physics = json.loads(self._options_json)
+            for k in ("output_dir", "workers", "timeout_s", "executor"):
+                physics.pop(k, None)
+            text = json.dumps({"design": job.design_json, "fidelity": job.fidelity,
+                               "physics": physics}, sort_keys=True)
+            return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+        def _dispatch(self, job: Any) -> None:
+            path = PRIOR_CACHE / f"{self._key(job)}.json"
+            if path.exists():
+                hit = json.loads(path.read_text(encoding="utf-8"))
+                meta = {**hit["metadata"], **job.metadata, "served_from_cache": True}
+                meta["worker_s"] = hit["metadata"].get("worker_s", 0.0)
+                job.result = EvaluationResult(
+                    JobState.SUCCEEDED, metrics=hit["metrics"], censored=hit["censored"],
+                    bdf_path=hit["bdf_path"], metadata=meta)
+                return
+            super()._dispatch(job)
+
+        def _finish(self, job: Any, handle: Any, state: Any) -> None:
+            super()._finish(job, handle, state)
+            r = job.result
+            if r is None or r.state is not JobState.SUCCEEDED or r.bdf_path is None:
+                return
+            PRIOR_CACHE.mkdir(parents=True, exist_ok=True)
+            key = self._key(job)
+            bdf = PRIOR_CACHE / f"{key}.bdf.csv"
+            if not bdf.exists():
+                shutil.copyfile(r.bdf_path, bdf)
+            entry = {"metrics": dict(r.metrics), "censored": dict(r.censored),
+                     "bdf_path": str(bdf.resolve()), "metadata": dict(r.metadata)}
+            tmp = PRIOR_CACHE / f"{key}.json.{os.getpid()}"
+            tmp.write_text(json.dumps(entry, default=str), encoding="utf-8")
+            os.replace(tmp, PRIOR_CACHE / f"{key}.json")
+
+    return CachedPybamm
+
+
+def use_cached_pybamm() -> None:
+    """Make the evaluator name ``pybamm`` build the cached PyBaMM in this process."""
+    from optloop.evaluators import registry
+
+    module = sys.modules.get("bench_channel_days")
+    if module is None:  # run as a script: make the module importable by name
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import bench_channel_days as module  # type: ignore[import-not-found,no-redef]
+    module.CachedPybamm = _cached_pybamm_class()  # type: ignore[attr-defined]
+    registry.BUILTIN_EVALUATORS["pybamm"] = "bench_channel_days:CachedPybamm"
+
+
+def precompute_prior(workers: int) -> dict[str, Any]:
+    """Simulate every design of the space once with the prior's PyBaMM into ``PRIOR_CACHE``."""
+    from optloop.evaluators.context import EvaluatorContext
+    from optloop.evaluators.registry import create_evaluator
+
+    use_cached_pybamm()
+    options = dict(base_config()["evaluator"]["options"].get("pybamm", {}))
+    ctx = EvaluatorContext(campaign="prior-precompute", run_dir=WORK / "prior-precompute",
+                           seed=0, executor={"kind": "local", "workers": workers})
+    ev: Any = create_evaluator("pybamm", options, context=ctx)
+    t0 = time.perf_counter()
+    jobs = [ev.submit(d, trial_id=f"design-{i}") for i, d in enumerate(space_designs())]
+    while True:
+        states = [ev.status(j).state for j in jobs]
+        left = sum(not st.is_terminal for st in states)
+        if not left:
+            break
+        print(f"  prior precompute: {len(jobs) - left}/{len(jobs)} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        time.sleep(5.0)
+    results = [ev.fetch(j) for j in jobs]
+    ev.close()
+    worker_s = [float(r.metadata.get("worker_s", 0.0)) for r in results]
+    info = {"designs": len(jobs), "failed": sum(r.state.value != "succeeded" for r in results),
+            "wall_s": time.perf_counter() - t0, "workers": workers,
+            "worker_s_median": statistics.median(worker_s) if worker_s else None,
+            "worker_s_total": sum(worker_s)}
+    (PRIOR_CACHE / "precompute.json").write_text(json.dumps(info, indent=2))
+    return info
+
+
 # --- precompute ----------------------------------------------------------------------------------
 
 
@@ -430,7 +532,8 @@ def precompute(cache: Path, workers: int) -> dict[str, Any]:
     """Compute the PyBaMM profile of every design of the space into ``cache`` (once).
 
     A throw-away cycler state folder gets ``profiles`` linked to ``cache``; every design is
-    submitted and the cycler's own PyBaMM pool fills the cache. Returns the design count and
+    submitted and the cycler's own PyBaMM pool fills the cache (and, as a by-product, the
+    prior's ``PRIOR_CACHE``). Returns the design count and
     the wall time.
     """
     from optloop.evaluators.context import EvaluatorContext
@@ -447,6 +550,12 @@ def precompute(cache: Path, workers: int) -> dict[str, Any]:
     ctx = EvaluatorContext(campaign="precompute", run_dir=tmp, seed=0,
                            executor={"kind": "local", "workers": workers})
     t0 = time.perf_counter()
+    # The cycler's inner PyBaMM fills the prior's cache too (same physics options, so the same
+    # simulations): mode c then never simulates a design twice.
+    import optloop.evaluators.simulated_cycler.evaluator as cycler_module
+
+    use_cached_pybamm()
+    cycler_module.PybammEvaluator = sys.modules["bench_channel_days"].CachedPybamm  # type: ignore[attr-defined]
     cyc = SimulatedCycler(opts, context=ctx)
     keys = []
     for i, d in enumerate(designs):
@@ -513,6 +622,8 @@ def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
     why = needs_sections(arm)
     if why:
         raise SystemExit(why)
+    if ARMS[arm]["prior"]:
+        use_cached_pybamm()
     work = WORK / f"{arm}-s{seed}"
     shutil.rmtree(work, ignore_errors=True)
     (work / "cycler").mkdir(parents=True)
@@ -858,6 +969,54 @@ def report(paths: Sequence[Path], out: Path, notes: Sequence[str]) -> dict[str, 
     return summary
 
 
+def setup_notes() -> list[str]:
+    """Return the results page's description of the rehearsal (space, budget, clock, costs)."""
+    data = base_config()
+    n_designs = len(space_designs())
+    pre = CACHE / "precompute.json"
+    cost = json.loads(pre.read_text()) if pre.exists() else {}
+    per_life = (cost["wall_s"] * cost["workers"] / cost["designs"]) if cost else None
+    opts = data["evaluator"]["options"]
+    lines = [
+        "## Setup",
+        "",
+        f"- **Space** (`configs/reality-rehearsal.yaml`): discrete, {n_designs} feasible designs "
+        "= one alloying element of Si/Sn/Ge/Al x amorphous/crystalline x sputtering/vapour "
+        "deposition (fixed conditions) x 40 um graphite or none x 2 um lithium layer or none "
+        "(less infeasible pairs); 1 um film, no oxygen, N/P 1.1, NMC811. **Why**: one PyBaMM "
+        "life to 3000 cycles (extrapolated) costs "
+        + (f"about {per_life:.0f} s of a worker here" if per_life else "seconds")
+        + ", and a continuous space would need a new simulation for every cell of every run "
+        "(25 runs x tens of cells); with fixed levels every design's profile is computed once "
+        "(`precompute`, committed in `experiments/data/channel_days_profiles/`, 3 MB) and "
+        "every run's cycler reads it (`state_dir/profiles` links to it). The same simulations "
+        "fill the prior's cache for mode c (`runs/bench_channel_days/prior_cache`, "
+        "not committed; its `worker_s` still count as simulation seconds).",
+        f"- **Lab**: {opts['channels']} channels, {opts['build_lead_time_h']} h cell build, "
+        f"capacity CV {opts['capacity_cv']}, fade CV {opts['fade_cv']} (times the reality's "
+        "spread factors), no lost cells or channel faults (they would add noise unrelated to "
+        "the modes); protocol: CC-CV to 80 % or 3000 cycles.",
+        "- **Reality**: preset `mild` for a, b, c; `misleading` for b_misleading and "
+        "c_misleading (`optloop/evaluators/simulated_cycler/reality.py`).",
+        "- **Budget**: the same in channel-days for every arm (`costs: channel_day 1, "
+        "cell_build 0, budget N`); the campaign stops proposing once recorded channel-days "
+        "reach N, and cells already running finish, so curves are read at N.",
+        "- **Clock**: virtual; simulated time advances a fixed step per poll of the campaign "
+        "loop and stands still while the optimiser computes, so results do not depend on the "
+        "machine's load (optimiser `kernel: rbf`, batch 2, 6 initial designs).",
+        "- **Scoring**: HV of the TRUE noise-free outcomes of the designs of the finished "
+        "cells (truth files), objectives cycle_life (ref 20) and areal capacity (ref 0.5 "
+        "mAh/cm2), first-cycle efficiency >= 0.6, divided by the best possible HV (all "
+        "designs at their true outcomes). Channel-days at a point count every cell's time on "
+        "a channel up to then (running cells included). Coverage and wrong stops use each "
+        "cell's own true life (its draws included); a true life beyond the 3000-cycle test "
+        "counts as covered when the interval reaches 3000. A wrong stop: true life outside "
+        "the interval AND the Pareto set of the finished cells' true outcomes differs when "
+        "that cell's life is its predicted median.",
+    ]
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line."""
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
@@ -865,6 +1024,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     pc = sub.add_parser("precompute", help="compute every design's PyBaMM profile once")
     pc.add_argument("--cache", type=Path, default=CACHE)
     pc.add_argument("--workers", type=int, default=2)
+    pc.add_argument("--prior", action="store_true",
+                    help="also simulate every design with the prior's PyBaMM (mode c)")
     rn = sub.add_parser("run", help="run arms and seeds, then write the report")
     rn.add_argument("--arms", default="a,b,c,b_misleading,c_misleading")
     rn.add_argument("--seeds", default="5", help="a count (0..n-1) or a list 0,3,7")
@@ -884,6 +1045,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.cmd == "precompute":
         print(json.dumps(precompute(args.cache, args.workers), indent=2))
+        if args.prior:
+            print(json.dumps(precompute_prior(args.workers), indent=2))
         return 0
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     unknown = [a for a in arms if a not in ARMS]
@@ -903,6 +1066,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if not (args.cache / "precompute.json").exists():
             print(json.dumps(precompute(args.cache, args.jobs), indent=2))
+        if any(ARMS[a]["prior"] for a in arms) and not (PRIOR_CACHE / "precompute.json").exists():
+            print(json.dumps(precompute_prior(args.jobs), indent=2))
         budget = args.budget or float(base_config()["costs"]["budget"])
         jobs = [(a, s, budget, args.step_h, str(args.cache), args.max_wall_s)
                 for a in arms for s in seeds]
@@ -922,7 +1087,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     paths = [WORK / f"{a}-s{s}.json" for a in arms for s in seeds]
     have = [q for q in paths if q.exists()]
-    notes = [f"Runs: {len(have)} ({', '.join(q.stem for q in have)})."]
+    missing = [q.stem for q in paths if not q.exists()]
+    notes = [f"Runs: {len(have)} ({', '.join(q.stem for q in have)})."
+             + (f" Not run: {', '.join(missing)}." if missing else ""), "", *setup_notes()]
     summary = report(have, args.out, notes)
     print(json.dumps(summary["targets"], indent=1, default=float))
     return 0
