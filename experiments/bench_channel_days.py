@@ -654,15 +654,28 @@ def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
     camp = Campaign(config, store=CampaignStore(data["store"]["url"], config.name),
                     evaluator=cycler)
     t0 = time.perf_counter()
-    truncated = exhausted = False
+    cpu0 = time.process_time()
+    truncated = False
+    exhausted: str | bool = False
     idle = [0]
+    n_space = len(space_designs())
 
     def idle_check() -> None:
+        """End the run when nothing runs and nothing new is proposed.
+
+        Two idle polls with every design of the space tested: exhausted; 20 idle polls
+        otherwise (the optimiser proposes nothing for another reason): stalled.
+        """
+        from optloop.evaluators.base import design_json
+
         counts = camp.store.counts()
         busy = counts["proposed"] + counts["running"]
         idle[0] = idle[0] + 1 if busy == 0 and counts["completed"] + counts["failed"] else 0
         if idle[0] >= 2:
-            raise _Exhausted
+            tested = {design_json(t.design.to_dict()) for t in camp.store.trials()}
+            if len(tested) >= n_space or idle[0] >= 20:
+                kind = "exhausted" if len(tested) >= n_space else "stalled"
+                raise _Exhausted(f"{kind}: {len(tested)} of {n_space} designs tested")
 
     clock.on_sleep = idle_check
 
@@ -677,9 +690,10 @@ def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
             camp.run(progress=progress, poll_interval_s=0.0)
         except _WallLimit:
             truncated = True
-        except _Exhausted:
-            exhausted = True
+        except _Exhausted as exc:
+            exhausted = str(exc)
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0  # this process only (PyBaMM workers not counted)
         try:
             sim_seconds = float(camp.costs().usage.simulation_seconds)
         except Exception:  # noqa: BLE001 - older checkouts: no simulation seconds recorded
@@ -730,6 +744,7 @@ def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
             "budget_channel_days": budget,
             "step_h": step_h,
             "wall_s": wall,
+            "cpu_s": cpu,
             "truncated": truncated,
             "exhausted": exhausted,
             "simulation_seconds": sim_seconds,
@@ -807,6 +822,7 @@ def summarise(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 "channel_days_saved": r["channel_days_saved"],
                 "simulation_seconds": r["simulation_seconds"],
                 "wall_s": r["wall_s"],
+                "cpu_s": r.get("cpu_s"),
                 "truncated": r["truncated"],
                 "exhausted": r.get("exhausted", False),
             })
@@ -924,6 +940,11 @@ def plot(runs: Sequence[Mapping[str, Any]], out: Path) -> list[str]:
     return paths
 
 
+def _is_exhausted(flag: Any) -> bool:
+    """Return True for a run that ended with every design tested (bool or message)."""
+    return flag is True or (isinstance(flag, str) and flag.startswith("exhausted"))
+
+
 def _fmt(x: Any, nd: int = 3) -> str:
     if x is None:
         return "-"
@@ -951,8 +972,8 @@ def write_report(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], 
         "| arm | seeds | HV at budget / best | channel-days to own final | cells to own final "
         "| channel-days to 90 % / 95 % of best | cells to 90 % of best | cells built | "
         "coverage | width (up/low) | stopped | wrong stops | channel-days saved | sim s | "
-        "wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "wall s | cpu s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, a in summary["arms"].items():
         m = a["median"]
@@ -964,7 +985,7 @@ def write_report(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], 
             f"{_fmt(m['cells_to_90pct_optimum'])} | {_fmt(m['cells_built'])} | "
             f"{_fmt(m['coverage'])} | {_fmt(m['width_ratio'])} | {_fmt(m['stopped'])} | "
             f"{_fmt(m['wrong_stops'])} | {_fmt(m['channel_days_saved'], 4)} | "
-            f"{_fmt(m['simulation_seconds'])} | {_fmt(m['wall_s'])} |")
+            f"{_fmt(m['simulation_seconds'])} | {_fmt(m['wall_s'])} | {_fmt(m['cpu_s'])} |")
     lines += ["", "## Per seed", ""]
     for arm, a in summary["arms"].items():
         lines.append(f"**{arm}**")
@@ -993,8 +1014,8 @@ def write_report(runs: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], 
             f"{_fmt(_median(last), 4)}, i.e. {_fmt((_median(last) or 0) / n)} of N); "
             f"HV at N / best possible: "
             + ", ".join(_fmt(r["fraction_of_optimum"]) for r in rows)
-            + f". Space exhausted (every design tested) in {sum(r['exhausted'] for r in rows)} "
-            f"of {len(rows)} seeds.",
+            + ". Space exhausted (every design tested) in "
+            f"{sum(_is_exhausted(r['exhausted']) for r in rows)} of {len(rows)} seeds.",
             "",
         ]
     lines += ["## Targets (issue 15)", ""]
