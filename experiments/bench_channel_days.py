@@ -35,9 +35,11 @@ Run from the repository root::
     .venv/bin/python experiments/bench_channel_days.py precompute --prior  # rebuild the caches
 
 The profile cache is committed (``experiments/data/channel_days_profiles``, 3 MB); the prior's
-cache (BDF files, ~3.6 MB per design) is rebuilt on the first run of a c arm (44 PyBaMM lives,
-~5-12 min on 2 workers). Measured (2 cores shared with other work): an arm-a run takes 4-5 min
-(44 proposals at ~5 s, exhausting the 44 designs at ~1250 channel-days); two run at once.
+cache (BDF files, 114 MB) is rebuilt on the first run of a c arm: 44 PyBaMM lives of median
+13.6 s worker time (704 s wall on 1 worker). Measured (2 cores shared with other work): an
+arm-a run costs 79-107 CPU s (233-450 s wall, two at once) and exhausts the 44 designs at
+~1250 channel-days; runs are reproducible (the same curves on a rerun). ``--step-h 12``
+instead of 6 saved 13 % CPU on a quick b run with the same result.
 Arms whose config sections are missing on the checkout (``lives`` for b, ``prior`` for c) are
 skipped with "arm 'b' needs lives config ..." and exit status 2 when nothing is left to run.
 
