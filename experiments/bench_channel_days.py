@@ -626,7 +626,7 @@ def _numbers(outcome: Mapping[str, Any]) -> dict[str, float]:
 
 
 def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
-            max_wall_s: float) -> dict[str, Any]:
+            max_wall_s: float, root: Path = WORK) -> dict[str, Any]:
     """Run one arm and seed on the virtual clock and return its scored record."""
     import optloop.campaign.campaign as campaign_module
     from optloop.campaign import Campaign
@@ -642,7 +642,7 @@ def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
         raise SystemExit(why)
     if ARMS[arm]["prior"]:
         use_cached_pybamm()
-    work = WORK / f"{arm}-s{seed}"
+    work = root / f"{arm}-s{seed}"
     shutil.rmtree(work, ignore_errors=True)
     (work / "cycler").mkdir(parents=True)
     (work / "cycler" / "profiles").symlink_to(cache.resolve(), target_is_directory=True)
@@ -770,14 +770,14 @@ def run_one(arm: str, seed: int, budget: float, step_h: float, cache: Path,
         campaign_module.time = real_time  # type: ignore[assignment]
 
 
-def _worker(job: tuple[str, int, float, float, str, float]) -> dict[str, Any]:
+def _worker(job: tuple[str, int, float, float, str, float, str]) -> dict[str, Any]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
     torch.set_num_threads(1)
-    arm, seed, budget, step_h, cache, max_wall_s = job
-    out = run_one(arm, seed, budget, step_h, Path(cache), max_wall_s)
-    path = WORK / f"{arm}-s{seed}.json"
+    arm, seed, budget, step_h, cache, max_wall_s, root = job
+    out = run_one(arm, seed, budget, step_h, Path(cache), max_wall_s, Path(root))
+    path = Path(root) / f"{arm}-s{seed}.json"
     path.write_text(json.dumps(out, default=float))
     return out
 
@@ -1135,11 +1135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         p.error(f"--arms: unknown {unknown}; allowed: {list(ARMS)}")
     seeds = _seeds(args.seeds)
+    root = WORK
     if args.cmd == "run":
-        if args.quick:
-            seeds, args.budget = seeds[:1], 300.0
+        if args.quick:  # its own folder: never mixed with the full runs in a report
+            seeds, args.budget, root = seeds[:1], 300.0, WORK / "quick"
             if args.out == RESULTS / "channel_days.md":
-                args.out = WORK / "quick" / "channel_days.md"
+                args.out = root / "channel_days.md"
         blocked = {a: w for a in arms if (w := needs_sections(a))}
         for w in blocked.values():
             print(f"SKIP {w}", file=sys.stderr)
@@ -1151,9 +1152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any(ARMS[a]["prior"] for a in arms) and not (PRIOR_CACHE / "precompute.json").exists():
             print(json.dumps(precompute_prior(args.jobs), indent=2))
         budget = args.budget or float(base_config()["costs"]["budget"])
-        jobs = [(a, s, budget, args.step_h, str(args.cache), args.max_wall_s)
+        jobs = [(a, s, budget, args.step_h, str(args.cache), args.max_wall_s, str(root))
                 for a in arms for s in seeds]
-        WORK.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         if args.jobs <= 1:
             for j in jobs:
@@ -1167,7 +1168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           f"{r['cells_built']} cells", flush=True)
         print(f"all runs: {time.perf_counter() - t0:.0f} s wall")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    paths = [WORK / f"{a}-s{s}.json" for a in arms for s in seeds]
+    paths = [root / f"{a}-s{s}.json" for a in arms for s in seeds]
     have = [q for q in paths if q.exists()]
     missing = [q.stem for q in paths if not q.exists()]
     notes = [f"Runs: {len(have)} ({', '.join(q.stem for q in have)})."
