@@ -72,6 +72,7 @@ from botorch.exceptions.warnings import InputDataWarning, OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import MultiTaskGP
 from botorch.models.transforms.outcome import Standardize
+from botorch.utils.sampling import manual_seed
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.models import ExactGP
 from torch import Tensor
@@ -214,8 +215,7 @@ def fit_multitask_metric_model(
     X, y, mask = _stack(cell, sim)
     n_sim = len(sim.y)
     bounds = y[mask]
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
+    with manual_seed(seed):  # BoTorch's: seeds inside a forked generator
         model = _make(X, y)
         _fit(model, maxiter)
         if mask.any():
