@@ -77,7 +77,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.models import ExactGP
 from torch import Tensor
 
-from optloop.optimiser.surrogate import DTYPE, MetricData, loo_log_density
+from optloop.optimiser.surrogate import DTYPE, MetricData, _truncated_mean, loo_log_density
 
 log = logging.getLogger(__name__)
 
@@ -153,14 +153,6 @@ def _fit(model: MultiTaskGP, maxiter: int) -> None:
 
 def _hypers(model: MultiTaskGP) -> dict[str, Tensor]:
     return {k: v for k, v in model.state_dict().items() if not k.startswith("outcome_transform")}
-
-
-def _truncated_mean(mu: Tensor, s: Tensor, c: Tensor) -> Tensor:
-    """Return ``E[y | y > c]`` for ``y ~ N(mu, s^2)`` (stable in the tails)."""
-    a = (c - mu) / s
-    log_phi = -0.5 * a**2 - 0.5 * math.log(2 * math.pi)
-    ratio = torch.exp(log_phi - torch.special.log_ndtr(-a))
-    return torch.maximum(mu + s * ratio, c)
 
 
 def _impute(model: MultiTaskGP, bounds: np.ndarray, mask_np: np.ndarray) -> np.ndarray:
